@@ -1,0 +1,2 @@
+export { type MemoryOptions, MemoryOptionsSchema } from './options.ts'
+export { MemoryQueue, type MemoryRuntime } from './queue.ts'

@@ -1,0 +1,2 @@
+export { describeSettings, loadConfig, type SettingDoc } from './load.ts'
+export { type Config, ConfigSchema, parseWeights } from './schema.ts'

@@ -1,0 +1,60 @@
+import type { TSchema } from 'typebox'
+import Value from 'typebox/value'
+import { ConfigError } from '../src/errors.ts'
+import { SchemaChecker } from '../src/validation.ts'
+import { type Config, ConfigSchema } from './schema.ts'
+
+export interface SettingDoc {
+  env: string
+  path: string
+  default: unknown
+  description: string
+}
+
+/** Every setting with its variable, path in Config, default and description. */
+export function describeSettings(): SettingDoc[] {
+  const out: SettingDoc[] = []
+  walk(ConfigSchema, '', (path, leaf) =>
+    out.push({ env: leaf.env, path, default: leaf.default, description: leaf.description ?? '' }),
+  )
+  return out
+}
+
+const checker = new SchemaChecker(ConfigSchema)
+const envByPointer = new Map(describeSettings().map((s) => [`/${s.path.replaceAll('.', '/')}`, s.env]))
+
+/**
+ * Builds the Config from environment variables (pass `process.env`). Empty strings count as unset.
+ * Throws one ConfigError that lists every problem, each naming its variable.
+ */
+export function loadConfig(environment: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, Record<string, unknown>> = {}
+  for (const setting of describeSettings()) {
+    const value = environment[setting.env]
+    if (value === undefined || value === '') continue
+    const [group, key] = setting.path.split('.') as [string, string]
+    raw[group] ??= {}
+    raw[group][key] = value
+  }
+  for (const key of Object.keys(ConfigSchema.properties)) raw[key] ??= {}
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw))
+  if (checker.check(converted)) return converted
+  const problems = checker.problems(converted, (pointer) => envByPointer.get(pointer) ?? pointer)
+  throw new ConfigError('configuration', problems)
+}
+
+interface Leaf {
+  env: string
+  default?: unknown
+  description?: string
+}
+
+function walk(schema: TSchema, path: string, visit: (path: string, leaf: Leaf) => void): void {
+  const s = schema as { env?: string; properties?: Record<string, TSchema> }
+  if (s.env) {
+    visit(path, s as Leaf)
+    return
+  }
+  for (const [key, child] of Object.entries(s.properties ?? {}))
+    walk(child, path ? `${path}.${key}` : key, visit)
+}

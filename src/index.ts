@@ -1,0 +1,23 @@
+export { type Config, describeSettings, loadConfig, parseWeights } from '../config/index.ts'
+export { type Backoff, backoffDelay } from './backoff.ts'
+export { type Clock, ManualClock, systemClock } from './clock.ts'
+export { createQueue } from './create-queue.ts'
+export type { DeadLetterInfo, DeadLetterReason, Envelope } from './envelope.ts'
+export * from './errors.ts'
+export { defineJob, type JobContext, type JobDefinition, type JobSpec } from './job.ts'
+export { createLogger, type Logger } from './logger.ts'
+export { Metrics } from './metrics.ts'
+export { type EnqueueOptions, Producer } from './producer.ts'
+export type {
+  ConsumeOptions,
+  Consumer,
+  DeadLetter,
+  Delivery,
+  Queue,
+  QueueStats,
+  SendOptions,
+} from './queue.ts'
+export { JobRegistry } from './registry.ts'
+export { JobOutcomes } from './testing.ts'
+export { Worker } from './worker.ts'
+export type { JobOutcomeEvent, WorkerOptions } from './worker-options.ts'

@@ -1,0 +1,76 @@
+import type { Logger } from 'pino'
+import type { Deadline } from './deadline-queue.ts'
+import type { Envelope } from './envelope.ts'
+import type { JobContext, JobDefinition } from './job.ts'
+import type { Delivery } from './queue.ts'
+
+export type RunTimer = { kind: 'timeout' | 'heartbeat'; run: JobRun }
+
+/**
+ * One attempt of one job: the context its handler sees, and the worker's bookkeeping for it. The
+ * AbortController and the child logger are made only if the handler asks for them.
+ */
+export class JobRun implements JobContext {
+  readonly delivery: Delivery
+  readonly job: JobDefinition
+  readonly envelope: Envelope
+  readonly startedAt: number
+  readonly #parentLog: Logger
+  #controller: AbortController | undefined
+  #abortReason: unknown
+  #log: Logger | undefined
+  timeout: Deadline<RunTimer> | undefined
+  heartbeat: Deadline<RunTimer> | undefined
+  /** The worker has settled this attempt (success, failure, timeout or hand-back); it holds no slot. */
+  finished = false
+  /** Timed out while the handler kept running. */
+  abandoned = false
+
+  constructor(delivery: Delivery, envelope: Envelope, job: JobDefinition, log: Logger, startedAt: number) {
+    this.delivery = delivery
+    this.envelope = envelope
+    this.job = job
+    this.#parentLog = log
+    this.startedAt = startedAt
+  }
+
+  get id(): string {
+    return this.delivery.id
+  }
+  get type(): string {
+    return this.job.type
+  }
+  get queue(): string {
+    return this.delivery.queue
+  }
+  get attempt(): number {
+    return this.delivery.attempt
+  }
+  get maxAttempts(): number {
+    return this.envelope.maxAttempts
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController()
+      if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason)
+    }
+    return this.#controller.signal
+  }
+
+  get log(): Logger {
+    this.#log ??= this.#parentLog.child({
+      jobId: this.id,
+      type: this.type,
+      queue: this.queue,
+      attempt: this.attempt,
+    })
+    return this.#log
+  }
+
+  abort(reason: unknown): void {
+    if (this.#abortReason !== undefined) return
+    this.#abortReason = reason
+    this.#controller?.abort(reason)
+  }
+}

@@ -1,0 +1,108 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Queue } from './queue.ts'
+
+/** What the in-flight gauges read from a worker. */
+export interface WorkerGauges {
+  readonly running: number
+  readonly abandoned: number
+}
+
+function sum<T>(items: Iterable<T>, f: (item: T) => number): number {
+  let total = 0
+  for (const item of items) total += f(item)
+  return total
+}
+
+export type Outcome = 'success' | 'retry' | 'dead_letter' | 'timeout'
+
+/**
+ * Conveyor's Prometheus metrics, on a registry of their own (expose `registry.metrics()`), so several
+ * workers or tests in one process never collide on prom-client's global registry.
+ */
+export class Metrics {
+  readonly registry: Registry
+  readonly enqueued: Counter<'queue' | 'type'>
+  readonly completed: Counter<'queue' | 'type' | 'outcome'>
+  readonly duration: Histogram<'queue' | 'type'>
+  readonly inFlight: Gauge
+  readonly abandoned: Gauge
+  readonly settleErrors: Counter<'queue'>
+  readonly #watched = new Map<string, Queue>()
+  readonly #workers = new Set<WorkerGauges>()
+
+  constructor(registry = new Registry()) {
+    this.registry = registry
+    this.enqueued = new Counter({
+      name: 'conveyor_jobs_enqueued_total',
+      help: 'Jobs accepted by the queue backend.',
+      labelNames: ['queue', 'type'],
+      registers: [registry],
+    })
+    this.completed = new Counter({
+      name: 'conveyor_jobs_completed_total',
+      help: 'Finished attempts by outcome: success, retry, dead_letter, timeout.',
+      labelNames: ['queue', 'type', 'outcome'],
+      registers: [registry],
+    })
+    this.duration = new Histogram({
+      name: 'conveyor_job_duration_seconds',
+      help: 'Handler run time per attempt.',
+      labelNames: ['queue', 'type'],
+      buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 30, 120, 600],
+      registers: [registry],
+    })
+    const workers = this.#workers
+    this.inFlight = new Gauge({
+      name: 'conveyor_jobs_in_flight',
+      help: 'Handlers running now and holding a worker slot.',
+      registers: [registry],
+      collect() {
+        this.set(sum(workers, (w) => w.running))
+      },
+    })
+    this.abandoned = new Gauge({
+      name: 'conveyor_jobs_abandoned',
+      help: 'Handlers that timed out but have not returned yet (they ignored their AbortSignal).',
+      registers: [registry],
+      collect() {
+        this.set(sum(workers, (w) => w.abandoned))
+      },
+    })
+    this.settleErrors = new Counter({
+      name: 'conveyor_settle_errors_total',
+      help: 'Acks, retries or dead-letters the backend refused (the message will be redelivered).',
+      labelNames: ['queue'],
+      registers: [registry],
+    })
+    const watched = this.#watched
+    new Gauge({
+      name: 'conveyor_queue_messages',
+      help: 'Messages per queue and state (ready, in_flight, delayed, dead_lettered), read from stats().',
+      labelNames: ['queue', 'state'],
+      registers: [registry],
+      async collect() {
+        this.reset()
+        await Promise.all(
+          [...watched].map(async ([name, queue]) => {
+            const s = await queue.stats(name).catch(() => undefined)
+            if (!s) return
+            this.set({ queue: name, state: 'ready' }, s.ready)
+            this.set({ queue: name, state: 'in_flight' }, s.inFlight)
+            this.set({ queue: name, state: 'delayed' }, s.delayed)
+            this.set({ queue: name, state: 'dead_lettered' }, s.deadLettered)
+          }),
+        )
+      },
+    })
+  }
+
+  /** Report a worker's running and abandoned handlers whenever metrics are scraped. */
+  trackWorker(worker: WorkerGauges): void {
+    this.#workers.add(worker)
+  }
+
+  /** Report `name`'s depth from `queue.stats()` whenever metrics are scraped. */
+  watchQueue(queue: Queue, name: string): void {
+    this.#watched.set(name, queue)
+  }
+}

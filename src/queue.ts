@@ -1,0 +1,144 @@
+import type { DeadLetterInfo, DeadLetterReason, Envelope } from './envelope.ts'
+import type { MalformedMessageError } from './errors.ts'
+
+/**
+ * The contract every backend (memory, SQS, Pub/Sub) implements.
+ *
+ * Delivery is at least once: a message is handed out again until someone settles it. Adapters own
+ * transport (send, receive, ack, retry-after, dead-letter, lease); they make no decisions. The Worker
+ * owns policy: which handler runs, how long it may run, when to retry and when to give up.
+ *
+ * Queue names are logical (`emails`, `default`); an adapter maps them to its own resources and gives
+ * each queue a dead-letter queue (`<name>-dlq`).
+ */
+export interface Queue {
+  /** `memory`, `sqs` or `pubsub`. */
+  readonly driver: string
+
+  /**
+   * Sends one message. Resolves once the backend has accepted it; rejects (and nothing is sent) with a
+   * ConveyorError otherwise. `delayMs` holds the message back; delays longer than the backend allows
+   * natively still work (the adapter re-defers using `envelope.notBefore`), and waiting never counts as
+   * an attempt.
+   */
+  send(queue: string, envelope: Envelope, options?: SendOptions): Promise<void>
+
+  /** Sends many messages with as few requests as the backend allows. All or nothing is not promised:
+   * on failure it rejects with a SendBatchError listing which ids were not sent. */
+  sendBatch(queue: string, envelopes: readonly Envelope[], options?: SendOptions): Promise<void>
+
+  /**
+   * Starts receiving from `queue`. The consumer holds at most `prefetch` deliveries that nobody has
+   * taken yet; concurrency is the caller's business: it decides how many it takes and runs.
+   */
+  consume(queue: string, options: ConsumeOptions): Consumer
+
+  /** Approximate counts; remote backends report what the provider reports. */
+  stats(queue: string): Promise<QueueStats>
+
+  /** Reads dead letters without removing them, oldest first where the backend can tell. */
+  peekDeadLetters(queue: string, limit?: number): Promise<DeadLetter[]>
+
+  /**
+   * Moves dead letters back to `queue` with a fresh attempt count; resolves to how many moved.
+   * `ids` limits it to those message ids.
+   */
+  redrive(queue: string, options?: RedriveOptions): Promise<number>
+
+  /**
+   * Stops every consumer, hands unsettled deliveries back for redelivery (none is lost), and releases
+   * connections and timers. Idempotent. Calls after close reject with QueueClosedError.
+   */
+  close(): Promise<void>
+}
+
+export interface SendOptions {
+  /** Milliseconds before the message may be delivered. Default 0. */
+  delayMs?: number
+}
+
+export interface RedriveOptions {
+  limit?: number
+  ids?: readonly string[]
+}
+
+export interface ConsumeOptions {
+  /** How many received deliveries the consumer may hold before they are taken. At least 1. */
+  prefetch: number
+  /**
+   * How long a delivery stays leased (invisible to others) after receipt before it is redelivered,
+   * unless it is settled or its lease extended. Defaults to the adapter's configured lease.
+   */
+  leaseMs?: number
+  /** Called whenever `take` may return something it could not before. Must be cheap; must not throw. */
+  onReadable: () => void
+}
+
+/**
+ * A receiving end of one queue. Pull-based so that one caller can share its concurrency across several
+ * queues (weights) without any queue holding slots it cannot use.
+ */
+export interface Consumer {
+  readonly queue: string
+  /** Takes up to `max` deliveries available now. Never waits. The caller must settle each one. */
+  take(max: number): Delivery[]
+  /**
+   * Stops receiving. Deliveries received but not yet taken are handed back at once; taken ones stay
+   * valid to settle until the Queue itself closes.
+   */
+  close(): Promise<void>
+}
+
+/**
+ * One received message. Exactly one of ack / retry / deadLetter settles it; a second settlement rejects
+ * with AlreadySettledError. `extendLease` may be called any number of times before that.
+ */
+export interface Delivery {
+  /** The envelope id, or the provider's id when the body could not be decoded. */
+  readonly id: string
+  readonly queue: string
+  /** 1-based; counts every delivery of this message, including ones that crashed or timed out. */
+  readonly attempt: number
+  /** The decoded envelope; undefined when the body is not one (see `malformed`). */
+  readonly envelope: Envelope | undefined
+  /** Why the body could not be decoded; the worker dead-letters such deliveries. */
+  readonly malformed: MalformedMessageError | undefined
+  /** Done: remove the message for good. */
+  ack(): Promise<void>
+  /** Deliver again after `delayMs` (0 = as soon as possible, e.g. handing back on shutdown). */
+  retry(delayMs: number): Promise<void>
+  /** Move to the queue's dead-letter queue, recording why. */
+  deadLetter(reason: DeadLetterReason): Promise<void>
+  /** Keep the lease for `ms` more from now, so a long job is not redelivered while it runs. */
+  extendLease(ms: number): Promise<void>
+}
+
+export interface QueueStats {
+  /** Waiting and deliverable now. */
+  ready: number
+  /** Leased to a consumer, not yet settled. */
+  inFlight: number
+  /** Waiting for a delay or a retry-after. */
+  delayed: number
+  /** In the dead-letter queue. */
+  deadLettered: number
+}
+
+/** A message in a dead-letter queue. */
+export interface DeadLetter {
+  id: string
+  /** The decoded envelope, when the body was one. */
+  envelope: Envelope | undefined
+  /** The body as it was received. */
+  body: string
+  info: DeadLetterInfo
+}
+
+/** Optional capability: send a body that is not an envelope (tests and tools that inject poison). */
+export interface RawSender {
+  sendRaw(queue: string, body: string): Promise<void>
+}
+
+export function canSendRaw(queue: Queue): queue is Queue & RawSender {
+  return typeof (queue as Partial<RawSender>).sendRaw === 'function'
+}
