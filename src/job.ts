@@ -22,9 +22,16 @@ export interface JobContext {
 const JobSettingsSchema = Type.Object(
   {
     /** Unique name the worker dispatches on, e.g. `email.welcome`. Required. */
-    type: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_.:-]+$' }),
+    type: Type.String({
+      pattern: '^[A-Za-z0-9_.:-]{1,200}$',
+      errorMessage: 'must be 1-200 letters, digits, or . _ : -',
+    }),
     /** Logical queue the job is sent to. Default `default`. */
-    queue: Type.String({ minLength: 1, maxLength: 70, pattern: '^[A-Za-z0-9_-]+$', default: 'default' }),
+    queue: Type.String({
+      pattern: '^[A-Za-z0-9_-]{1,70}$',
+      errorMessage: 'must be 1-70 letters, digits, _ or - (it becomes a cloud resource name)',
+      default: 'default',
+    }),
     /** The handler's AbortSignal fires after this long and the attempt counts as failed. Default 30000 ms. */
     timeoutMs: Type.Integer({ minimum: 1, default: 30_000 }),
     /** Attempts before dead-lettering. Default 5. */

@@ -17,7 +17,7 @@ export const WorkerSettingsSchema = Type.Object(
      * Lease (visibility timeout) per delivery. A job still running at half of it has its lease extended
      * by this much again, until it settles or times out. Default 30000 ms.
      */
-    leaseMs: Type.Integer({ minimum: 1000, default: 30_000 }),
+    leaseMs: Type.Integer({ minimum: 100, default: 30_000 }),
     /** On stop, how long running jobs may finish before they are aborted and handed back. Default 30000 ms. */
     shutdownGraceMs: Type.Integer({ minimum: 0, default: 30_000 }),
     /**

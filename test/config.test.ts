@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { describeSettings, loadConfig } from '../config/index.ts'
+import { ConfigError } from '../src/errors.ts'
+
+test('config: the defaults need no environment at all', () => {
+  const config = loadConfig({})
+  assert.equal(config.queue.driver, 'memory')
+  assert.equal(config.worker.concurrency, 16)
+  assert.equal(config.log.level, 'info')
+})
+
+test('config: variables are converted to their types', () => {
+  const config = loadConfig({
+    WORKER_CONCURRENCY: '64',
+    QUEUE_WEIGHTS: 'critical:6,low:1',
+    LOG_LEVEL: 'debug',
+  })
+  assert.equal(config.worker.concurrency, 64)
+  assert.equal(config.worker.weights, 'critical:6,low:1')
+})
+
+test('config: every problem is listed, each naming its variable', () => {
+  assert.throws(
+    () =>
+      loadConfig({
+        QUEUE_DRIVER: 'redis',
+        WORKER_CONCURRENCY: 'lots',
+        MEMORY_QUEUE_CAPACITY: '0',
+        QUEUE_WEIGHTS: 'a=1',
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      assert.deepEqual(err.problems, [
+        'QUEUE_DRIVER must be one of memory (got "redis")',
+        'MEMORY_QUEUE_CAPACITY must be >= 1 (got 0)',
+        'WORKER_CONCURRENCY must be an integer (got "lots")',
+        'QUEUE_WEIGHTS must look like name:weight,name:weight (got "a=1")',
+      ])
+      return true
+    },
+  )
+})
+
+test('config: every setting documents its variable, default and purpose', () => {
+  for (const s of describeSettings()) {
+    assert.match(s.env, /^[A-Z][A-Z0-9_]+$/)
+    assert.ok(s.description.length > 10, `${s.env} needs a description`)
+  }
+})
