@@ -1,5 +1,5 @@
-import { v7 as uuidv7 } from 'uuid'
 import { type ErrorInfo, MalformedMessageError } from './errors.ts'
+import { newId } from './ids.ts'
 
 export const ENVELOPE_VERSION = 1
 
@@ -72,7 +72,7 @@ export interface NewEnvelope<P> {
 export function createEnvelope<P>(spec: NewEnvelope<P>): Envelope<P> {
   const env: Envelope<P> = {
     v: ENVELOPE_VERSION,
-    id: uuidv7(),
+    id: newId(),
     type: spec.type,
     payload: spec.payload,
     attempt: 1,

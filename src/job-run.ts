@@ -4,8 +4,6 @@ import type { Envelope } from './envelope.ts'
 import type { JobContext, JobDefinition } from './job.ts'
 import type { Delivery } from './queue.ts'
 
-export type RunTimer = { kind: 'timeout' | 'heartbeat'; run: JobRun }
-
 /**
  * One attempt of one job: the context its handler sees, and the worker's bookkeeping for it. The
  * AbortController and the child logger are made only if the handler asks for them.
@@ -19,8 +17,9 @@ export class JobRun implements JobContext {
   #controller: AbortController | undefined
   #abortReason: unknown
   #log: Logger | undefined
-  timeout: Deadline<RunTimer> | undefined
-  heartbeat: Deadline<RunTimer> | undefined
+  timeout: Deadline<JobRun> | undefined
+  /** When the delivery's lease was last granted or extended (starts at the run's start). */
+  leasedAt: number
   /** The worker has settled this attempt (success, failure, timeout or hand-back); it holds no slot. */
   finished = false
   /** Timed out while the handler kept running. */
@@ -32,6 +31,7 @@ export class JobRun implements JobContext {
     this.job = job
     this.#parentLog = log
     this.startedAt = startedAt
+    this.leasedAt = startedAt
   }
 
   get id(): string {

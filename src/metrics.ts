@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Registry } from 'prom-client'
+import { JobSeries, OUTCOMES, registerDurationHistogram } from './job-series.ts'
 import type { Queue } from './queue.ts'
 
 /** What the in-flight gauges read from a worker. */
@@ -13,8 +14,6 @@ function sum<T>(items: Iterable<T>, f: (item: T) => number): number {
   return total
 }
 
-export type Outcome = 'success' | 'retry' | 'dead_letter' | 'timeout'
-
 /**
  * Conveyor's Prometheus metrics, on a registry of their own (expose `registry.metrics()`), so several
  * workers or tests in one process never collide on prom-client's global registry.
@@ -23,12 +22,12 @@ export class Metrics {
   readonly registry: Registry
   readonly enqueued: Counter<'queue' | 'type'>
   readonly completed: Counter<'queue' | 'type' | 'outcome'>
-  readonly duration: Histogram<'queue' | 'type'>
   readonly inFlight: Gauge
   readonly abandoned: Gauge
   readonly settleErrors: Counter<'queue'>
   readonly #watched = new Map<string, Queue>()
   readonly #workers = new Set<WorkerGauges>()
+  readonly #series = new Map<string, Map<string, JobSeries>>()
 
   constructor(registry = new Registry()) {
     this.registry = registry
@@ -38,19 +37,26 @@ export class Metrics {
       labelNames: ['queue', 'type'],
       registers: [registry],
     })
+    const allSeries = this.#series
+    const reported = new WeakMap<JobSeries, Record<string, number>>()
     this.completed = new Counter({
       name: 'conveyor_jobs_completed_total',
       help: 'Finished attempts by outcome: success, retry, dead_letter, timeout.',
       labelNames: ['queue', 'type', 'outcome'],
       registers: [registry],
+      collect() {
+        for (const s of [...allSeries.values()].flatMap((m) => [...m.values()])) {
+          const last = reported.get(s) ?? { success: 0, retry: 0, dead_letter: 0, timeout: 0 }
+          for (const outcome of OUTCOMES) {
+            const delta = s.outcomes[outcome] - (last[outcome] ?? 0)
+            if (delta > 0) this.inc({ ...s.labels, outcome }, delta)
+            last[outcome] = s.outcomes[outcome]
+          }
+          reported.set(s, last)
+        }
+      },
     })
-    this.duration = new Histogram({
-      name: 'conveyor_job_duration_seconds',
-      help: 'Handler run time per attempt.',
-      labelNames: ['queue', 'type'],
-      buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 30, 120, 600],
-      registers: [registry],
-    })
+    registerDurationHistogram(registry, () => [...allSeries.values()].flatMap((m) => [...m.values()]))
     const workers = this.#workers
     this.inFlight = new Gauge({
       name: 'conveyor_jobs_in_flight',
@@ -94,6 +100,21 @@ export class Metrics {
         )
       },
     })
+  }
+
+  /** The counters for one queue and job type; the worker records every attempt there. */
+  series(queue: string, type: string): JobSeries {
+    let byType = this.#series.get(queue)
+    if (!byType) {
+      byType = new Map()
+      this.#series.set(queue, byType)
+    }
+    let s = byType.get(type)
+    if (!s) {
+      s = new JobSeries(queue, type)
+      byType.set(type, s)
+    }
+    return s
   }
 
   /** Report a worker's running and abandoned handlers whenever metrics are scraped. */

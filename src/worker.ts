@@ -9,7 +9,7 @@ import {
   NonRetryableError,
   UnknownJobTypeError,
 } from './errors.ts'
-import { JobRun, type RunTimer } from './job-run.ts'
+import { JobRun } from './job-run.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { Metrics } from './metrics.ts'
 import type { Consumer, Delivery, Queue } from './queue.ts'
@@ -46,7 +46,8 @@ export class Worker {
   readonly #log: Logger
   readonly #clock: Clock
   readonly #random: () => number
-  readonly #timers: DeadlineQueue<RunTimer>
+  readonly #timeouts: DeadlineQueue<JobRun>
+  #leaseSweep: ReturnType<Clock['setTimer']> | undefined
   readonly #runs = new Set<JobRun>()
   readonly #listeners: ((event: JobOutcomeEvent) => void)[] = []
   #sources: Source[] = []
@@ -70,9 +71,7 @@ export class Worker {
     this.metrics = metrics ?? new Metrics()
     this.#clock = clock ?? systemClock
     this.#random = random ?? Math.random
-    this.#timers = new DeadlineQueue(this.#clock, (t) =>
-      t.kind === 'timeout' ? this.#onTimeout(t.run) : this.#onHeartbeat(t.run),
-    )
+    this.#timeouts = new DeadlineQueue(this.#clock, (run) => this.#onTimeout(run))
     this.metrics.trackWorker(this)
   }
 
@@ -157,7 +156,8 @@ export class Worker {
       run.log.warn('job handed back unfinished at shutdown')
     }
     if (this.#pendingSettles > 0) await new Promise<void>((resolve) => this.#settledWaiters.push(resolve))
-    this.#timers.clear()
+    this.#timeouts.clear()
+    if (this.#leaseSweep) this.#clock.clearTimer(this.#leaseSweep)
     this.#state = 'stopped'
     this.#log.info('worker stopped')
   }
@@ -240,10 +240,8 @@ export class Worker {
     const now = this.#clock.now()
     const run = new JobRun(delivery, envelope, job, this.#log, now)
     this.#runs.add(run)
-    run.timeout = this.#timers.schedule(now + job.timeoutMs, { kind: 'timeout', run })
-    const leaseMs = this.settings.leaseMs
-    if (job.timeoutMs > leaseMs / 2)
-      run.heartbeat = this.#timers.schedule(now + leaseMs / 2, { kind: 'heartbeat', run })
+    run.timeout = this.#timeouts.schedule(now + job.timeoutMs, run)
+    this.#leaseSweep ??= this.#clock.setTimer(() => this.#sweepLeases(), this.settings.leaseMs / 6)
     let result: unknown
     try {
       result = job.handle(envelope.payload, run)
@@ -263,7 +261,7 @@ export class Worker {
   #reject(delivery: Delivery, type: string | undefined, code: DeadLetterCode, err: Error): void {
     this.#running--
     this.#settle(delivery, delivery.deadLetter({ code, message: err.message, error: describeError(err) }))
-    this.metrics.completed.inc({ queue: delivery.queue, type: type ?? 'unknown', outcome: 'dead_letter' })
+    this.metrics.series(delivery.queue, type ?? 'unknown').record('dead_letter', 0)
     this.#log.error(
       { jobId: delivery.id, type, queue: delivery.queue, attempt: delivery.attempt, err, code },
       'job dead-lettered',
@@ -279,10 +277,8 @@ export class Worker {
     }
     this.#finish(run)
     this.#settle(run.delivery, run.delivery.ack())
-    this.#record(run, 'success')
-    if (this.#log.isLevelEnabled('info')) {
-      run.log.info({ durationMs: this.#clock.now() - run.startedAt, outcome: 'success' }, 'job succeeded')
-    }
+    const durationMs = this.#record(run, 'success')
+    if (this.#log.isLevelEnabled('info')) run.log.info({ durationMs, outcome: 'success' }, 'job succeeded')
     this.#emit(run.delivery, run.type, 'success')
     this.#afterSlotFreed()
   }
@@ -294,7 +290,6 @@ export class Worker {
     }
     this.#finish(run)
     const { delivery, job } = run
-    const durationMs = this.#clock.now() - run.startedAt
     const code: DeadLetterCode | undefined =
       err instanceof NonRetryableError
         ? 'non_retryable'
@@ -307,14 +302,14 @@ export class Worker {
           ? 'handler threw NonRetryableError'
           : `failed ${delivery.attempt} of ${run.maxAttempts} attempts`
       this.#settle(delivery, delivery.deadLetter({ code, message, error: describeError(err) }))
-      this.#record(run, 'dead_letter')
+      const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')
       this.#emit(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
     } else {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
       const retryInMs = backoffDelay(delivery.attempt, job.backoff, this.#random)
       this.#settle(delivery, delivery.retry(retryInMs))
-      this.#record(run, outcome)
+      const durationMs = this.#record(run, outcome)
       run.log.warn({ err, durationMs, outcome, retryInMs }, 'job failed; will retry')
       this.#emit(delivery, job.type, outcome, { retryInMs, error: err })
     }
@@ -330,11 +325,23 @@ export class Worker {
     this.#failed(run, err)
   }
 
-  #onHeartbeat(run: JobRun): void {
-    if (run.finished) return
-    const leaseMs = this.settings.leaseMs
-    run.delivery.extendLease(leaseMs).catch((err: unknown) => run.log.warn({ err }, 'could not extend lease'))
-    run.heartbeat = this.#timers.schedule(this.#clock.now() + leaseMs / 2, { kind: 'heartbeat', run })
+  /**
+   * Keeps long jobs' leases: every leaseMs/6 while jobs run, any job whose lease was last granted
+   * leaseMs/3 ago or more gets leaseMs again. One timer for all jobs, none for jobs that finish quickly.
+   */
+  #sweepLeases(): void {
+    this.#leaseSweep = undefined
+    if (this.#runs.size === 0) return
+    const { leaseMs } = this.settings
+    const now = this.#clock.now()
+    for (const run of this.#runs) {
+      if (now - run.leasedAt < leaseMs / 3) continue
+      run.leasedAt = now
+      run.delivery
+        .extendLease(leaseMs)
+        .catch((err: unknown) => run.log.warn({ err }, 'could not extend lease'))
+    }
+    this.#leaseSweep = this.#clock.setTimer(() => this.#sweepLeases(), leaseMs / 6)
   }
 
   /** A handler that timed out (or was handed back) has finally returned; its result is ignored. */
@@ -348,29 +355,30 @@ export class Worker {
     run.finished = true
     this.#runs.delete(run)
     this.#running--
-    if (run.timeout) this.#timers.cancel(run.timeout)
-    if (run.heartbeat) this.#timers.cancel(run.heartbeat)
+    if (run.timeout) this.#timeouts.cancel(run.timeout)
   }
 
-  #record(run: JobRun, outcome: 'success' | 'retry' | 'timeout' | 'dead_letter'): void {
-    const labels = { queue: run.queue, type: run.type }
-    this.metrics.completed.inc({ ...labels, outcome })
-    this.metrics.duration.observe(labels, (this.#clock.now() - run.startedAt) / 1000)
+  /** Counts the attempt in the metrics; returns how long it ran, in ms. */
+  #record(run: JobRun, outcome: 'success' | 'retry' | 'timeout' | 'dead_letter'): number {
+    const durationMs = this.#clock.now() - run.startedAt
+    this.metrics.series(run.queue, run.type).record(outcome, durationMs / 1000)
+    return durationMs
   }
 
   #settle(delivery: Delivery, settlement: Promise<void>): void {
     this.#pendingSettles++
-    settlement.then(
-      () => this.#settleDone(),
-      (err: unknown) => {
-        this.metrics.settleErrors.inc({ queue: delivery.queue })
-        this.#log.warn(
-          { jobId: delivery.id, queue: delivery.queue, err },
-          'settlement failed; the message will be redelivered',
-        )
-        this.#settleDone()
-      },
+    settlement.then(this.#onSettled, (err: unknown) => this.#onSettleFailed(delivery, err))
+  }
+
+  readonly #onSettled = (): void => this.#settleDone()
+
+  #onSettleFailed(delivery: Delivery, err: unknown): void {
+    this.metrics.settleErrors.inc({ queue: delivery.queue })
+    this.#log.warn(
+      { jobId: delivery.id, queue: delivery.queue, err },
+      'settlement failed; the message will be redelivered',
     )
+    this.#settleDone()
   }
 
   #settleDone(): void {

@@ -20,30 +20,33 @@ export class MemoryConsumer implements Consumer {
     this.queue = state.name
     this.#leaseMs = leaseMs
     this.#onReadable = onReadable
-    state.readers.add(onReadable)
+    state.readers.push(onReadable)
   }
 
   take(max: number): Delivery[] {
     const out: Delivery[] = []
     if (this.#closed) return out
+    const expiresAt = this.#backend.now() + this.#leaseMs
     while (out.length < max) {
       const message = this.#state.ready.shift()
       if (!message) break
       message.receives++
-      const lease = this.#backend.lease(this.#state, message, this.#leaseMs)
+      let delivery: MemoryDelivery
       try {
-        out.push(new MemoryDelivery(this.#backend, lease, decodeEnvelope(message.body, message.id)))
+        delivery = new MemoryDelivery(this.#backend, message, decodeEnvelope(message.body, message.id))
       } catch (err) {
         if (!(err instanceof MalformedMessageError)) throw err
-        out.push(new MemoryDelivery(this.#backend, lease, undefined, err))
+        delivery = new MemoryDelivery(this.#backend, message, undefined, err)
       }
+      this.#backend.lease(delivery, expiresAt)
+      out.push(delivery)
     }
     return out
   }
 
   close(): Promise<void> {
     this.#closed = true
-    this.#state.readers.delete(this.#onReadable)
+    this.#state.readers = this.#state.readers.filter((r) => r !== this.#onReadable)
     return Promise.resolve()
   }
 }

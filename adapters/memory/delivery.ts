@@ -1,49 +1,53 @@
+import type { Deadline } from '../../src/deadline-queue.ts'
 import type { DeadLetterReason, Envelope } from '../../src/envelope.ts'
 import { AlreadySettledError, type MalformedMessageError } from '../../src/errors.ts'
 import type { Delivery } from '../../src/queue.ts'
 import type { MemoryQueue } from './queue.ts'
-import type { Lease } from './state.ts'
+import type { StoredMessage } from './state.ts'
 
+/** A handed-out message and its lease. `leased` turns false when settled or when the lease runs out. */
 export class MemoryDelivery implements Delivery {
   readonly id: string
   readonly queue: string
   readonly attempt: number
   readonly envelope: Envelope | undefined
   readonly malformed: MalformedMessageError | undefined
+  readonly message: StoredMessage
+  leased = true
+  expiry: Deadline<MemoryDelivery> | undefined
   readonly #backend: MemoryQueue
-  readonly #lease: Lease
   #settled = false
 
   constructor(
     backend: MemoryQueue,
-    lease: Lease,
+    message: StoredMessage,
     envelope: Envelope | undefined,
     malformed?: MalformedMessageError,
   ) {
     this.#backend = backend
-    this.#lease = lease
-    this.queue = lease.queue.name
+    this.message = message
+    this.queue = message.queue.name
     this.envelope = envelope
     this.malformed = malformed
-    this.id = envelope?.id ?? lease.message.id
-    this.attempt = envelope ? envelope.attempt + lease.message.receives - 1 : lease.message.receives
+    this.id = envelope?.id ?? message.id
+    this.attempt = envelope ? envelope.attempt + message.receives - 1 : message.receives
   }
 
   ack(): Promise<void> {
-    return this.#settle() ?? this.#backend.ackLease(this.#lease)
+    return this.#settle() ?? this.#backend.ackLease(this)
   }
 
   retry(delayMs: number): Promise<void> {
-    return this.#settle() ?? this.#backend.retryLease(this.#lease, delayMs)
+    return this.#settle() ?? this.#backend.retryLease(this, delayMs)
   }
 
   deadLetter(reason: DeadLetterReason): Promise<void> {
-    return this.#settle() ?? this.#backend.deadLetterLease(this.#lease, reason, this)
+    return this.#settle() ?? this.#backend.deadLetterLease(this, reason)
   }
 
   extendLease(ms: number): Promise<void> {
     if (this.#settled) return Promise.reject(new AlreadySettledError(this.id))
-    return this.#backend.extendLease(this.#lease, ms)
+    return this.#backend.extendLease(this, ms)
   }
 
   /** Marks the delivery settled; returns a rejection if it already was. */

@@ -1,13 +1,12 @@
-import { v7 as uuidv7 } from 'uuid'
 import { type Clock, systemClock } from '../../src/clock.ts'
 import { DeadlineQueue } from '../../src/deadline-queue.ts'
 import { type DeadLetterReason, type Envelope, encodeEnvelope, freshCopy } from '../../src/envelope.ts'
 import { LeaseLostError, QueueClosedError, QueueFullError } from '../../src/errors.ts'
+import { newId } from '../../src/ids.ts'
 import type {
   ConsumeOptions,
   Consumer,
   DeadLetter,
-  Delivery,
   Queue,
   QueueStats,
   RawSender,
@@ -15,8 +14,12 @@ import type {
   SendOptions,
 } from '../../src/queue.ts'
 import { MemoryConsumer } from './consumer.ts'
+import type { MemoryDelivery } from './delivery.ts'
 import { type MemoryOptions, memoryOptions } from './options.ts'
-import { type Lease, QueueState, type StoredMessage, type TimerItem } from './state.ts'
+import { QueueState, type StoredMessage } from './state.ts'
+
+/** Acks complete synchronously; one shared resolved promise saves an allocation per message. */
+const SETTLED = Promise.resolve()
 
 export interface MemoryRuntime {
   /** Defaults to the system clock; tests pass a ManualClock and move time. */
@@ -33,14 +36,26 @@ export class MemoryQueue implements Queue, RawSender {
   readonly options: MemoryOptions
   readonly #clock: Clock
   readonly #queues = new Map<string, QueueState>()
-  readonly #timers: DeadlineQueue<TimerItem>
+  /** Delays and retry-afters: when each message becomes ready. */
+  readonly #due: DeadlineQueue<StoredMessage>
+  /** When each lease runs out. */
+  readonly #leases: DeadlineQueue<MemoryDelivery>
   readonly #consumers = new Set<MemoryConsumer>()
   #closed = false
 
   constructor(options: Partial<MemoryOptions> = {}, runtime: MemoryRuntime = {}) {
     this.options = memoryOptions.parse('memory queue options', options)
     this.#clock = runtime.clock ?? systemClock
-    this.#timers = new DeadlineQueue(this.#clock, (item) => this.#onTimer(item))
+    this.#due = new DeadlineQueue(this.#clock, (message) => {
+      message.queue.delayed--
+      this.#makeReady(message, false)
+    })
+    this.#leases = new DeadlineQueue(this.#clock, (delivery) => {
+      if (!delivery.leased) return
+      delivery.leased = false
+      delivery.message.queue.inFlight--
+      this.#makeReady(delivery.message, true)
+    })
   }
 
   send(queue: string, envelope: Envelope, options: SendOptions = {}): Promise<void> {
@@ -57,11 +72,13 @@ export class MemoryQueue implements Queue, RawSender {
     if (state.size + envelopes.length > this.options.capacity) {
       throw new QueueFullError(queue, this.options.capacity)
     }
-    for (const env of envelopes) this.#enqueue(state, env.id, encodeEnvelope(env), options.delayMs ?? 0)
+    const delayMs = options.delayMs ?? 0
+    for (const env of envelopes) this.#enqueue(state, env.id, encodeEnvelope(env), delayMs, false)
+    if (delayMs <= 0 && envelopes.length > 0) state.notify()
   }
 
   async sendRaw(queue: string, body: string): Promise<void> {
-    this.#enqueue(this.#state(queue), uuidv7(), body, 0)
+    this.#enqueue(this.#state(queue), newId(), body, 0)
   }
 
   consume(queue: string, options: ConsumeOptions): Consumer {
@@ -79,7 +96,7 @@ export class MemoryQueue implements Queue, RawSender {
     const s = this.#state(queue)
     return {
       ready: s.ready.length,
-      inFlight: s.inFlight.size,
+      inFlight: s.inFlight,
       delayed: s.delayed,
       deadLettered: s.dead.length,
     }
@@ -112,52 +129,56 @@ export class MemoryQueue implements Queue, RawSender {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#timers.clear()
+    this.#due.clear()
+    this.#leases.clear()
     for (const consumer of this.#consumers) await consumer.close()
     this.#consumers.clear()
   }
 
   // Called by MemoryConsumer and MemoryDelivery.
 
-  lease(state: QueueState, message: StoredMessage, leaseMs: number): Lease {
-    const lease = { message, queue: state, current: true } as Lease
-    lease.expiry = this.#timers.schedule(this.#clock.now() + leaseMs, { kind: 'lease', lease })
-    state.inFlight.add(lease)
-    return lease
+  now(): number {
+    return this.#clock.now()
   }
 
-  ackLease(lease: Lease): Promise<void> {
-    if (!this.#release(lease)) return Promise.reject(new LeaseLostError(lease.message.id))
-    return Promise.resolve()
+  lease(delivery: MemoryDelivery, expiresAt: number): void {
+    delivery.expiry = this.#leases.schedule(expiresAt, delivery)
+    delivery.message.queue.inFlight++
   }
 
-  async retryLease(lease: Lease, delayMs: number): Promise<void> {
-    if (!this.#release(lease)) throw new LeaseLostError(lease.message.id)
-    if (delayMs > 0) this.#delay(lease.queue, lease.message, delayMs)
-    else this.#makeReady(lease.queue, lease.message, true)
+  ackLease(delivery: MemoryDelivery): Promise<void> {
+    if (!this.#release(delivery)) return Promise.reject(new LeaseLostError(delivery.id))
+    return SETTLED
   }
 
-  async deadLetterLease(lease: Lease, reason: DeadLetterReason, delivery: Delivery): Promise<void> {
-    if (!this.#release(lease)) throw new LeaseLostError(lease.message.id)
-    lease.queue.dead.push({
+  async retryLease(delivery: MemoryDelivery, delayMs: number): Promise<void> {
+    if (!this.#release(delivery)) throw new LeaseLostError(delivery.id)
+    if (delayMs > 0) this.#delay(delivery.message, delayMs)
+    else this.#makeReady(delivery.message, true)
+  }
+
+  async deadLetterLease(delivery: MemoryDelivery, reason: DeadLetterReason): Promise<void> {
+    if (!this.#release(delivery)) throw new LeaseLostError(delivery.id)
+    const { message } = delivery
+    message.queue.dead.push({
       id: delivery.id,
       envelope: delivery.envelope,
-      body: lease.message.body,
-      info: { ...reason, queue: lease.queue.name, attempts: delivery.attempt, at: this.#clock.now() },
+      body: message.body,
+      info: { ...reason, queue: message.queue.name, attempts: delivery.attempt, at: this.#clock.now() },
     })
   }
 
-  async extendLease(lease: Lease, ms: number): Promise<void> {
-    if (!lease.current) throw new LeaseLostError(lease.message.id)
-    this.#timers.cancel(lease.expiry)
-    lease.expiry = this.#timers.schedule(this.#clock.now() + ms, { kind: 'lease', lease })
+  async extendLease(delivery: MemoryDelivery, ms: number): Promise<void> {
+    if (!delivery.leased) throw new LeaseLostError(delivery.id)
+    if (delivery.expiry) this.#leases.cancel(delivery.expiry)
+    delivery.expiry = this.#leases.schedule(this.#clock.now() + ms, delivery)
   }
 
-  #release(lease: Lease): boolean {
-    if (!lease.current) return false
-    lease.current = false
-    lease.queue.inFlight.delete(lease)
-    this.#timers.cancel(lease.expiry)
+  #release(delivery: MemoryDelivery): boolean {
+    if (!delivery.leased) return false
+    delivery.leased = false
+    delivery.message.queue.inFlight--
+    if (delivery.expiry) this.#leases.cancel(delivery.expiry)
     return true
   }
 
@@ -171,34 +192,25 @@ export class MemoryQueue implements Queue, RawSender {
     return state
   }
 
-  #enqueue(state: QueueState, id: string, body: string, delayMs: number): void {
+  /** `notify` false: the caller tells consumers once for a whole batch. */
+  #enqueue(state: QueueState, id: string, body: string, delayMs: number, notify = true): void {
     if (state.size >= this.options.capacity) {
       throw new QueueFullError(state.name, this.options.capacity, { messageId: id })
     }
-    const message: StoredMessage = { id, body, receives: 0 }
-    if (delayMs > 0) this.#delay(state, message, delayMs)
-    else this.#makeReady(state, message, false)
+    const message: StoredMessage = { id, queue: state, body, receives: 0 }
+    if (delayMs > 0) this.#delay(message, delayMs)
+    else this.#makeReady(message, false, notify)
   }
 
-  #delay(state: QueueState, message: StoredMessage, delayMs: number): void {
-    state.delayed++
-    this.#timers.schedule(this.#clock.now() + delayMs, { kind: 'due', queue: state, message })
+  #delay(message: StoredMessage, delayMs: number): void {
+    message.queue.delayed++
+    this.#due.schedule(this.#clock.now() + delayMs, message)
   }
 
-  #makeReady(state: QueueState, message: StoredMessage, first: boolean): void {
-    if (first) state.ready.unshift(message)
-    else state.ready.push(message)
-    state.notify()
-  }
-
-  #onTimer(item: TimerItem): void {
-    if (item.kind === 'due') {
-      item.queue.delayed--
-      this.#makeReady(item.queue, item.message, false)
-    } else if (item.lease.current) {
-      item.lease.current = false
-      item.lease.queue.inFlight.delete(item.lease)
-      this.#makeReady(item.lease.queue, item.lease.message, true)
-    }
+  /** `first`: a message coming back (lease ran out, handed back) goes to the front. */
+  #makeReady(message: StoredMessage, first: boolean, notify = true): void {
+    if (first) message.queue.ready.unshift(message)
+    else message.queue.ready.push(message)
+    if (notify) message.queue.notify()
   }
 }
