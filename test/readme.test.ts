@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+import * as conveyor from 'conveyor'
+import { describeSettings } from '../config/index.ts'
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+
+test('readme: every setting in the config schema is documented with its default', () => {
+  for (const s of describeSettings()) {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`${s.env}\` |`))
+    assert.ok(row, `README has no row for ${s.env}`)
+    const shown = s.default === '' ? '(empty)' : `\`${String(s.default)}\``
+    assert.ok(row.includes(shown), `README row for ${s.env} should show default ${shown}`)
+  }
+})
+
+test('readme: the package exports what the example imports', () => {
+  for (const name of [
+    'createQueue',
+    'defineJob',
+    'loadConfig',
+    'NonRetryableError',
+    'Producer',
+    'Worker',
+    'JobOutcomes',
+  ]) {
+    assert.equal(typeof (conveyor as Record<string, unknown>)[name], 'function', name)
+  }
+})
