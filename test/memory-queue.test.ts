@@ -8,8 +8,9 @@ import { ConfigError, QueueClosedError, QueueFullError } from '../src/errors.ts'
 const env = (n: number, now = Date.now()) =>
   createEnvelope({ type: 't', payload: { n }, maxAttempts: 3, now })
 
-test('memory: a full queue refuses sends with QueueFullError and loses nothing already in it', async () => {
+test('memory: a full queue refuses sends with QueueFullError and loses nothing already in it', async (t) => {
   const queue = new MemoryQueue({ capacity: 2 })
+  t.after(() => queue.close())
   await queue.send('q', env(1))
   await queue.send('q', env(2))
   await assert.rejects(
@@ -21,9 +22,10 @@ test('memory: a full queue refuses sends with QueueFullError and loses nothing a
   assert.equal((await queue.stats('q')).ready, 2)
 })
 
-test('memory: a seven-day delay is held on the clock, not by a timer per message', async () => {
+test('memory: a seven-day delay is held on the clock, not by a timer per message', async (t) => {
   const clock = new ManualClock()
   const queue = new MemoryQueue({}, { clock })
+  t.after(() => queue.close())
   const week = 7 * 24 * 3600 * 1000
   for (let i = 0; i < 1000; i++) await queue.send('q', env(i, clock.now()), { delayMs: week })
   let readable = 0
@@ -36,12 +38,12 @@ test('memory: a seven-day delay is held on the clock, not by a timer per message
   assert.ok(readable > 0)
   const [d] = consumer.take(1)
   assert.equal(d?.attempt, 1)
-  await queue.close()
 })
 
-test('memory: settling twice is refused; settling after the lease ran out reports LeaseLostError', async () => {
+test('memory: settling twice is refused; settling after the lease ran out reports LeaseLostError', async (t) => {
   const clock = new ManualClock()
   const queue = new MemoryQueue({ leaseMs: 1000 }, { clock })
+  t.after(() => queue.close())
   await queue.send('q', env(1, clock.now()))
   const consumer = queue.consume('q', { prefetch: 1, onReadable: () => {} })
   const [first] = consumer.take(1)
@@ -54,8 +56,9 @@ test('memory: settling twice is refused; settling after the lease ran out report
   assert.deepEqual(await queue.stats('q'), { ready: 0, inFlight: 0, delayed: 0, deadLettered: 0 })
 })
 
-test('memory: redrive by id moves only those messages', async () => {
+test('memory: redrive by id moves only those messages', async (t) => {
   const queue = new MemoryQueue()
+  t.after(() => queue.close())
   const consumer = queue.consume('q', { prefetch: 3, onReadable: () => {} })
   const sent = [env(1), env(2), env(3)]
   await queue.sendBatch('q', sent)
