@@ -49,6 +49,8 @@ export type DeadLetterCode =
   | 'invalid_payload'
   | 'unknown_type'
   | 'malformed'
+  /** Moved by the backend's own safety net (an SQS RedrivePolicy, a Pub/Sub dead-letter policy). */
+  | 'receive_limit'
 
 export interface DeadLetterInfo extends DeadLetterReason {
   /** The queue the message was taken from. */

@@ -133,3 +133,12 @@ export class LeaseLostError extends ConveyorError {
     super('LEASE_LOST', `lease on message ${messageId} expired before it was settled`, { messageId })
   }
 }
+
+/** No object under that key in the object store. */
+export class ObjectNotFoundError extends ConveyorError {
+  readonly key: string
+  constructor(key: string, options: ConveyorErrorOptions = {}) {
+    super('OBJECT_NOT_FOUND', `no object at "${key}"`, options)
+    this.key = key
+  }
+}

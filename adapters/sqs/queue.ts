@@ -1,0 +1,390 @@
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  type MessageAttributeValue,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs'
+import { ClaimCheck } from '../../src/claim-check.ts'
+import { type Clock, systemClock } from '../../src/clock.ts'
+import {
+  type DeadLetterInfo,
+  type DeadLetterReason,
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  freshCopy,
+} from '../../src/envelope.ts'
+import {
+  ConveyorError,
+  LeaseLostError,
+  MalformedMessageError,
+  QueueClosedError,
+  QueueUnavailableError,
+  SendBatchError,
+} from '../../src/errors.ts'
+import { createLogger, type Logger } from '../../src/logger.ts'
+import type {
+  ConsumeOptions,
+  Consumer,
+  DeadLetter,
+  Queue,
+  QueueStats,
+  RawSender,
+  RedriveOptions,
+  SendOptions,
+} from '../../src/queue.ts'
+import { Batcher } from './batcher.ts'
+import { SqsConsumer } from './consumer.ts'
+import { SqsDelivery } from './delivery.ts'
+import { SQS_MAX_BATCH, SQS_MAX_BYTES, type SqsOptions, type SqsRuntime, sqsOptions } from './options.ts'
+import { type QueueUrls, SqsResources } from './resources.ts'
+
+const DEAD_LETTER_ATTRIBUTE = 'conveyor-dead-letter'
+
+interface OutgoingMessage {
+  body: string
+  delaySeconds: number
+  attributes?: Record<string, MessageAttributeValue>
+}
+
+/**
+ * The SQS backend. Sends and acks are batched (10 entries, byte-limited, a short flush window);
+ * receives long-poll with as many concurrent calls as the prefetch needs; retry-after is
+ * ChangeMessageVisibility; delays past SQS's cap re-send a copy; large bodies go through a claim check.
+ */
+export class SqsQueue implements Queue, RawSender {
+  readonly driver = 'sqs'
+  readonly options: SqsOptions
+  readonly client: SQSClient
+  readonly log: Logger
+  readonly #ownsClient: boolean
+  readonly #clock: Clock
+  readonly #resources: SqsResources
+  readonly #claims: ClaimCheck
+  readonly #senders = new Map<string, Batcher<OutgoingMessage>>()
+  readonly #deleters = new Map<string, Batcher<string>>()
+  readonly #consumers = new Set<SqsConsumer>()
+  #closed = false
+
+  constructor(options: Partial<SqsOptions> = {}, runtime: SqsRuntime = {}) {
+    this.options = sqsOptions.parse('SQS queue options', options)
+    this.#ownsClient = !runtime.client
+    this.client =
+      runtime.client ??
+      new SQSClient({
+        ...(this.options.region ? { region: this.options.region } : {}),
+        ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
+      })
+    this.log = runtime.logger ?? createLogger({ name: 'conveyor-sqs' })
+    this.#clock = runtime.clock ?? systemClock
+    this.#resources = new SqsResources(this.client, this.options)
+    this.#claims = new ClaimCheck(runtime.claimStore, {
+      thresholdBytes: this.options.claimCheckBytes,
+      maxBytes: SQS_MAX_BYTES,
+      prefix: this.options.claimCheckPrefix,
+      transport: 'SQS',
+    })
+  }
+
+  /** Creates the queue and its DLQ (idempotent); `npm run provision` calls this. */
+  ensureQueue(queue: string): Promise<QueueUrls> {
+    return this.#resources.ensure(queue)
+  }
+
+  urls(queue: string): Promise<QueueUrls> {
+    if (this.#closed) return Promise.reject(new QueueClosedError('SQS queue'))
+    return this.#resources.urls(queue)
+  }
+
+  async send(queue: string, envelope: Envelope, options: SendOptions = {}): Promise<void> {
+    await this.#sendEnvelopes(queue, [envelope], options.delayMs ?? 0)
+  }
+
+  async sendBatch(queue: string, envelopes: readonly Envelope[], options: SendOptions = {}): Promise<void> {
+    await this.#sendEnvelopes(queue, envelopes, options.delayMs ?? 0)
+  }
+
+  async sendRaw(queue: string, body: string): Promise<void> {
+    const { url } = await this.urls(queue)
+    await this.#sender(url).add({ body, delaySeconds: 0 })
+  }
+
+  consume(queue: string, options: ConsumeOptions): Consumer {
+    if (this.#closed) throw new QueueClosedError('SQS queue')
+    const consumer = new SqsConsumer(this, queue, options, options.leaseMs ?? this.options.leaseMs)
+    this.#consumers.add(consumer)
+    return consumer
+  }
+
+  async stats(queue: string): Promise<QueueStats> {
+    const { url, dlqUrl } = await this.urls(queue)
+    const names = ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] as const
+    const [main, dlq] = await Promise.all(
+      [url, dlqUrl].map((QueueUrl) => this.client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: [...names] }))),
+    )
+    const n = (attrs: Record<string, string> | undefined, name: string) => Number(attrs?.[name] ?? 0)
+    return {
+      ready: n(main!.Attributes, names[0]),
+      inFlight: n(main!.Attributes, names[1]),
+      delayed: n(main!.Attributes, names[2]),
+      deadLettered: n(dlq!.Attributes, names[0]) + n(dlq!.Attributes, names[1]),
+    }
+  }
+
+  async peekDeadLetters(queue: string, limit = 100): Promise<DeadLetter[]> {
+    const { dlqUrl } = await this.urls(queue)
+    const seen = new Map<string, DeadLetter>()
+    const handles: string[] = []
+    // SQS has no peek: receive with a short visibility, then make them visible again at once.
+    for (let round = 0; round < 50 && seen.size < limit; round++) {
+      const messages = await this.#receiveAll(dlqUrl, 5)
+      let fresh = 0
+      for (const m of messages) {
+        handles.push(m.ReceiptHandle!)
+        if (seen.has(m.MessageId!)) continue
+        fresh++
+        seen.set(m.MessageId!, await this.#readDeadLetter(queue, m))
+      }
+      if (fresh === 0) break
+    }
+    await Promise.all(handles.map((h) => this.#changeVisibility(dlqUrl, h, 0).catch(() => undefined)))
+    return [...seen.values()].sort((a, b) => a.info.at - b.info.at).slice(0, limit)
+  }
+
+  async redrive(queue: string, options: RedriveOptions = {}): Promise<number> {
+    const { url, dlqUrl } = await this.urls(queue)
+    const wanted = options.ids ? new Set(options.ids) : undefined
+    const limit = options.limit ?? Number.POSITIVE_INFINITY
+    const passedOver = new Map<string, string>()
+    let moved = 0
+    while (moved < limit) {
+      const messages = await this.#receiveAll(dlqUrl, 30)
+      if (messages.length === 0) break
+      let progress = false
+      for (const m of messages) {
+        const letter = await this.#readDeadLetter(queue, m)
+        if (moved >= limit || (wanted && !wanted.has(letter.id))) {
+          if (!passedOver.has(m.MessageId!)) progress = true
+          passedOver.set(m.MessageId!, m.ReceiptHandle!)
+          continue
+        }
+        const body = letter.envelope ? encodeEnvelope(freshCopy(letter.envelope)) : letter.body
+        const wire = letter.envelope ? await this.#claims.wrap(queue, letter.id, body) : { body }
+        await this.#sender(url).add({ body: wire.body, delaySeconds: 0 })
+        await this.#deleter(dlqUrl).add(m.ReceiptHandle!)
+        moved++
+        progress = true
+      }
+      if (!progress) break
+    }
+    await Promise.all([...passedOver.values()].map((h) => this.#changeVisibility(dlqUrl, h, 0).catch(() => undefined)))
+    return moved
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.all([...this.#consumers].map((c) => c.close()))
+    await Promise.all([...this.#senders.values(), ...this.#deleters.values()].map((b) => b.drain().catch(() => undefined)))
+    if (this.#ownsClient) this.client.destroy()
+  }
+
+  // Called by SqsConsumer and SqsDelivery.
+
+  /**
+   * Turns a received message into a delivery, or handles it here and returns undefined: a message held
+   * for a delay longer than SQS allows goes back as a fresh copy (so waiting is not a receive).
+   */
+  async admit(queue: string, urls: QueueUrls, message: Message): Promise<SqsDelivery | undefined> {
+    let body: string
+    let claimKey: string | undefined
+    try {
+      ;({ body, key: claimKey } = await this.#claims.unwrap(message.Body ?? ''))
+    } catch (err) {
+      this.log.warn({ queue, err, messageId: message.MessageId }, 'cannot read claim-checked body; leaving the message for redelivery')
+      return undefined
+    }
+    let envelope: Envelope | undefined
+    try {
+      envelope = decodeEnvelope(body, message.MessageId)
+    } catch (err) {
+      if (!(err instanceof MalformedMessageError)) throw err
+      return new SqsDelivery(this, queue, urls, message, { malformed: err })
+    }
+    const remaining = (envelope.notBefore ?? 0) - this.#clock.now()
+    if (remaining > 20) {
+      await this.#sender(urls.url).add({ body: message.Body!, delaySeconds: this.#nativeDelay(remaining) })
+      await this.#deleter(urls.url).add(message.ReceiptHandle!)
+      return undefined
+    }
+    return new SqsDelivery(this, queue, urls, message, { envelope, claimKey })
+  }
+
+  async acknowledge(delivery: SqsDelivery): Promise<void> {
+    await this.#deleter(delivery.urls.url).add(delivery.message.ReceiptHandle!)
+    await this.#claims.release(delivery.claimKey)
+  }
+
+  changeVisibility(delivery: SqsDelivery, seconds: number): Promise<void> {
+    return this.#changeVisibility(delivery.urls.url, delivery.message.ReceiptHandle!, seconds, delivery.id)
+  }
+
+  /** Retry-after beyond SQS's visibility cap: send the next attempt as a copy that waits, drop this one. */
+  async resendLater(delivery: SqsDelivery, delayMs: number): Promise<void> {
+    const envelope = { ...delivery.envelope!, attempt: delivery.attempt + 1, notBefore: this.#clock.now() + delayMs }
+    const wire = await this.#claims.wrap(delivery.queue, envelope.id, encodeEnvelope(envelope))
+    await this.#sender(delivery.urls.url).add({ body: wire.body, delaySeconds: this.#nativeDelay(delayMs) })
+    await this.#deleter(delivery.urls.url).add(delivery.message.ReceiptHandle!)
+  }
+
+  async moveToDeadLetters(delivery: SqsDelivery, reason: DeadLetterReason): Promise<void> {
+    const info: DeadLetterInfo = { ...reason, queue: delivery.queue, attempts: delivery.attempt, at: this.#clock.now() }
+    await this.#sender(delivery.urls.dlqUrl).add({
+      body: delivery.message.Body ?? '',
+      delaySeconds: 0,
+      attributes: { [DEAD_LETTER_ATTRIBUTE]: { DataType: 'String', StringValue: JSON.stringify(info) } },
+    })
+    // The claim-checked body, if any, stays with the dead letter until it is redriven and acked.
+    await this.#deleter(delivery.urls.url).add(delivery.message.ReceiptHandle!)
+  }
+
+  #nativeDelay(delayMs: number): number {
+    return delayMs <= 0 ? 0 : Math.min(this.options.maxDelaySeconds, Math.ceil(delayMs / 1000))
+  }
+
+  async #sendEnvelopes(queue: string, envelopes: readonly Envelope[], delayMs: number): Promise<void> {
+    const { url } = await this.urls(queue)
+    const sender = this.#sender(url)
+    const delaySeconds = this.#nativeDelay(delayMs)
+    const results = await Promise.allSettled(
+      envelopes.map(async (envelope) => {
+        const wire = await this.#claims.wrap(queue, envelope.id, encodeEnvelope(envelope))
+        try {
+          await sender.add({ body: wire.body, delaySeconds })
+        } catch (err) {
+          await this.#claims.release(wire.key).catch(() => undefined)
+          throw err
+        }
+      }),
+    )
+    sender.flush()
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ id: envelopes[i]!.id, err: r.reason as unknown }] : []))
+    if (failed.length === 0) return
+    const cause = failed[0]!.err
+    if (envelopes.length === 1) {
+      throw cause instanceof ConveyorError
+        ? cause
+        : new QueueUnavailableError(`could not send to SQS queue "${queue}": ${(cause as Error).message}`, { cause, messageId: envelopes[0]!.id })
+    }
+    throw new SendBatchError(queue, failed.map((f) => f.id), { cause })
+  }
+
+  async #receiveAll(url: string, visibilitySeconds: number): Promise<Message[]> {
+    const out = await this.client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: SQS_MAX_BATCH,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: visibilitySeconds,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+        MessageAttributeNames: ['All'],
+      }),
+    )
+    return out.Messages ?? []
+  }
+
+  async #readDeadLetter(queue: string, m: Message): Promise<DeadLetter> {
+    const { body } = await this.#claims.unwrap(m.Body ?? '').catch(() => ({ body: m.Body ?? '' }))
+    let envelope: Envelope | undefined
+    try {
+      envelope = decodeEnvelope(body, m.MessageId)
+    } catch {
+      envelope = undefined
+    }
+    const stored = m.MessageAttributes?.[DEAD_LETTER_ATTRIBUTE]?.StringValue
+    const info: DeadLetterInfo = stored
+      ? (JSON.parse(stored) as DeadLetterInfo)
+      : {
+          code: 'receive_limit',
+          message: `moved by the queue's RedrivePolicy after ${this.options.maxReceiveCount} receives (the worker crashed or never settled it)`,
+          queue,
+          attempts: this.options.maxReceiveCount,
+          at: Number(m.Attributes?.SentTimestamp ?? 0),
+        }
+    return { id: envelope?.id ?? m.MessageId!, envelope, body, info }
+  }
+
+  async #changeVisibility(url: string, handle: string, seconds: number, messageId?: string): Promise<void> {
+    try {
+      await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: handle, VisibilityTimeout: seconds }))
+    } catch (err) {
+      if (isLostReceipt(err)) throw new LeaseLostError(messageId ?? 'unknown')
+      throw err
+    }
+  }
+
+  #sender(url: string): Batcher<OutgoingMessage> {
+    let sender = this.#senders.get(url)
+    if (!sender) {
+      sender = new Batcher<OutgoingMessage>({
+        maxItems: SQS_MAX_BATCH,
+        maxBytes: SQS_MAX_BYTES,
+        flushMs: this.options.batchFlushMs,
+        sizeOf: (m) => Buffer.byteLength(m.body) + (m.attributes ? 1024 : 0),
+        send: async (items) => {
+          const out = await this.client.send(
+            new SendMessageBatchCommand({
+              QueueUrl: url,
+              Entries: items.map((m, i) => ({
+                Id: String(i),
+                MessageBody: m.body,
+                DelaySeconds: m.delaySeconds,
+                MessageAttributes: m.attributes,
+              })),
+            }),
+          )
+          const failed = new Map((out.Failed ?? []).map((f) => [f.Id, f]))
+          return items.map((_, i) => {
+            const f = failed.get(String(i))
+            return f ? new QueueUnavailableError(`SQS refused a message: ${f.Code}: ${f.Message ?? ''}`) : undefined
+          })
+        },
+      })
+      this.#senders.set(url, sender)
+    }
+    return sender
+  }
+
+  #deleter(url: string): Batcher<string> {
+    let deleter = this.#deleters.get(url)
+    if (!deleter) {
+      deleter = new Batcher<string>({
+        maxItems: SQS_MAX_BATCH,
+        maxBytes: Number.POSITIVE_INFINITY,
+        flushMs: this.options.batchFlushMs,
+        sizeOf: () => 0,
+        send: async (handles) => {
+          const out = await this.client.send(
+            new DeleteMessageBatchCommand({ QueueUrl: url, Entries: handles.map((h, i) => ({ Id: String(i), ReceiptHandle: h })) }),
+          )
+          const failed = new Map((out.Failed ?? []).map((f) => [f.Id, f]))
+          return handles.map((_, i) => {
+            const f = failed.get(String(i))
+            return f ? new LeaseLostError(`receipt ${i}: ${f.Code}`) : undefined
+          })
+        },
+      })
+      this.#deleters.set(url, deleter)
+    }
+    return deleter
+  }
+}
+
+function isLostReceipt(err: unknown): boolean {
+  const e = err as { name?: string; message?: string }
+  return e.name === 'ReceiptHandleIsInvalid' || /receipt ?handle/i.test(e.message ?? '')
+}
