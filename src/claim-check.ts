@@ -49,7 +49,10 @@ export class ClaimCheck {
     if (!wire.startsWith(MARKER)) return { body: wire }
     const { key } = (JSON.parse(wire) as { conveyorClaimCheck: { key: string } }).conveyorClaimCheck
     if (!this.#store) {
-      throw new ConveyorError('CLAIM_CHECK_UNAVAILABLE', `message body is in the object store at "${key}" but no store is configured`)
+      throw new ConveyorError(
+        'CLAIM_CHECK_UNAVAILABLE',
+        `message body is in the object store at "${key}" but no store is configured`,
+      )
     }
     return { body: await text(await this.#store.get(key)), key }
   }

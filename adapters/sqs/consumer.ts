@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs'
 import { Deque } from '../../src/deque.ts'
-import type { Consumer, ConsumeOptions, Delivery } from '../../src/queue.ts'
+import type { ConsumeOptions, Consumer, Delivery } from '../../src/queue.ts'
 import type { SqsDelivery } from './delivery.ts'
 import { SQS_MAX_BATCH } from './options.ts'
 import type { SqsQueue } from './queue.ts'
@@ -89,7 +89,10 @@ export class SqsConsumer implements Consumer {
         failures++
         const waitMs = Math.min(5_000, 200 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2)
         if (failures === 1 || failures % 10 === 0) {
-          this.#backend.log.warn({ queue: this.queue, err, failures, retryInMs: Math.round(waitMs) }, 'cannot receive from SQS; backing off')
+          this.#backend.log.warn(
+            { queue: this.queue, err, failures, retryInMs: Math.round(waitMs) },
+            'cannot receive from SQS; backing off',
+          )
         }
         await this.#pause(waitMs)
         continue

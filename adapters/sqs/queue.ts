@@ -122,9 +122,15 @@ export class SqsQueue implements Queue, RawSender {
 
   async stats(queue: string): Promise<QueueStats> {
     const { url, dlqUrl } = await this.urls(queue)
-    const names = ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] as const
+    const names = [
+      'ApproximateNumberOfMessages',
+      'ApproximateNumberOfMessagesNotVisible',
+      'ApproximateNumberOfMessagesDelayed',
+    ] as const
     const [main, dlq] = await Promise.all(
-      [url, dlqUrl].map((QueueUrl) => this.client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: [...names] }))),
+      [url, dlqUrl].map((QueueUrl) =>
+        this.client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: [...names] })),
+      ),
     )
     const n = (attrs: Record<string, string> | undefined, name: string) => Number(attrs?.[name] ?? 0)
     return {
@@ -181,7 +187,9 @@ export class SqsQueue implements Queue, RawSender {
       }
       if (!progress) break
     }
-    await Promise.all([...passedOver.values()].map((h) => this.#changeVisibility(dlqUrl, h, 0).catch(() => undefined)))
+    await Promise.all(
+      [...passedOver.values()].map((h) => this.#changeVisibility(dlqUrl, h, 0).catch(() => undefined)),
+    )
     return moved
   }
 
@@ -189,7 +197,9 @@ export class SqsQueue implements Queue, RawSender {
     if (this.#closed) return
     this.#closed = true
     await Promise.all([...this.#consumers].map((c) => c.close()))
-    await Promise.all([...this.#senders.values(), ...this.#deleters.values()].map((b) => b.drain().catch(() => undefined)))
+    await Promise.all(
+      [...this.#senders.values(), ...this.#deleters.values()].map((b) => b.drain().catch(() => undefined)),
+    )
     if (this.#ownsClient) this.client.destroy()
   }
 
@@ -205,7 +215,10 @@ export class SqsQueue implements Queue, RawSender {
     try {
       ;({ body, key: claimKey } = await this.#claims.unwrap(message.Body ?? ''))
     } catch (err) {
-      this.log.warn({ queue, err, messageId: message.MessageId }, 'cannot read claim-checked body; leaving the message for redelivery')
+      this.log.warn(
+        { queue, err, messageId: message.MessageId },
+        'cannot read claim-checked body; leaving the message for redelivery',
+      )
       return undefined
     }
     let envelope: Envelope | undefined
@@ -235,14 +248,23 @@ export class SqsQueue implements Queue, RawSender {
 
   /** Retry-after beyond SQS's visibility cap: send the next attempt as a copy that waits, drop this one. */
   async resendLater(delivery: SqsDelivery, delayMs: number): Promise<void> {
-    const envelope = { ...delivery.envelope!, attempt: delivery.attempt + 1, notBefore: this.#clock.now() + delayMs }
+    const envelope = {
+      ...delivery.envelope!,
+      attempt: delivery.attempt + 1,
+      notBefore: this.#clock.now() + delayMs,
+    }
     const wire = await this.#claims.wrap(delivery.queue, envelope.id, encodeEnvelope(envelope))
     await this.#sender(delivery.urls.url).add({ body: wire.body, delaySeconds: this.#nativeDelay(delayMs) })
     await this.#deleter(delivery.urls.url).add(delivery.message.ReceiptHandle!)
   }
 
   async moveToDeadLetters(delivery: SqsDelivery, reason: DeadLetterReason): Promise<void> {
-    const info: DeadLetterInfo = { ...reason, queue: delivery.queue, attempts: delivery.attempt, at: this.#clock.now() }
+    const info: DeadLetterInfo = {
+      ...reason,
+      queue: delivery.queue,
+      attempts: delivery.attempt,
+      at: this.#clock.now(),
+    }
     await this.#sender(delivery.urls.dlqUrl).add({
       body: delivery.message.Body ?? '',
       delaySeconds: 0,
@@ -272,15 +294,24 @@ export class SqsQueue implements Queue, RawSender {
       }),
     )
     sender.flush()
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ id: envelopes[i]!.id, err: r.reason as unknown }] : []))
+    const failed = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ id: envelopes[i]!.id, err: r.reason as unknown }] : [],
+    )
     if (failed.length === 0) return
     const cause = failed[0]!.err
     if (envelopes.length === 1) {
       throw cause instanceof ConveyorError
         ? cause
-        : new QueueUnavailableError(`could not send to SQS queue "${queue}": ${(cause as Error).message}`, { cause, messageId: envelopes[0]!.id })
+        : new QueueUnavailableError(`could not send to SQS queue "${queue}": ${(cause as Error).message}`, {
+            cause,
+            messageId: envelopes[0]!.id,
+          })
     }
-    throw new SendBatchError(queue, failed.map((f) => f.id), { cause })
+    throw new SendBatchError(
+      queue,
+      failed.map((f) => f.id),
+      { cause },
+    )
   }
 
   async #receiveAll(url: string, visibilitySeconds: number): Promise<Message[]> {
@@ -320,7 +351,13 @@ export class SqsQueue implements Queue, RawSender {
 
   async #changeVisibility(url: string, handle: string, seconds: number, messageId?: string): Promise<void> {
     try {
-      await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: handle, VisibilityTimeout: seconds }))
+      await this.client.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: url,
+          ReceiptHandle: handle,
+          VisibilityTimeout: seconds,
+        }),
+      )
     } catch (err) {
       if (isLostReceipt(err)) throw new LeaseLostError(messageId ?? 'unknown')
       throw err
@@ -350,7 +387,9 @@ export class SqsQueue implements Queue, RawSender {
           const failed = new Map((out.Failed ?? []).map((f) => [f.Id, f]))
           return items.map((_, i) => {
             const f = failed.get(String(i))
-            return f ? new QueueUnavailableError(`SQS refused a message: ${f.Code}: ${f.Message ?? ''}`) : undefined
+            return f
+              ? new QueueUnavailableError(`SQS refused a message: ${f.Code}: ${f.Message ?? ''}`)
+              : undefined
           })
         },
       })
@@ -369,7 +408,10 @@ export class SqsQueue implements Queue, RawSender {
         sizeOf: () => 0,
         send: async (handles) => {
           const out = await this.client.send(
-            new DeleteMessageBatchCommand({ QueueUrl: url, Entries: handles.map((h, i) => ({ Id: String(i), ReceiptHandle: h })) }),
+            new DeleteMessageBatchCommand({
+              QueueUrl: url,
+              Entries: handles.map((h, i) => ({ Id: String(i), ReceiptHandle: h })),
+            }),
           )
           const failed = new Map((out.Failed ?? []).map((f) => [f.Id, f]))
           return handles.map((_, i) => {

@@ -52,7 +52,9 @@ export class SqsResources {
   async ensure(queue: string): Promise<QueueUrls> {
     const name = this.physicalName(queue)
     const dlqUrl = await this.#createOrUpdate(`${name}-dlq`, { MessageRetentionPeriod: '1209600' })
-    const dlq = await this.#client.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))
+    const dlq = await this.#client.send(
+      new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }),
+    )
     const url = await this.#createOrUpdate(name, {
       VisibilityTimeout: String(Math.ceil(this.#settings.leaseMs / 1000)),
       MessageRetentionPeriod: '1209600',
@@ -70,7 +72,11 @@ export class SqsResources {
       return out.QueueUrl!
     } catch (err) {
       // CreateQueue refuses an existing queue whose attributes differ: update them instead.
-      if ((err as { name?: string }).name !== 'QueueNameExists' && (err as { name?: string }).name !== 'QueueAlreadyExists') throw err
+      if (
+        (err as { name?: string }).name !== 'QueueNameExists' &&
+        (err as { name?: string }).name !== 'QueueAlreadyExists'
+      )
+        throw err
       const { QueueUrl } = await this.#client.send(new GetQueueUrlCommand({ QueueName: name }))
       await this.#client.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }))
       return QueueUrl!
@@ -92,7 +98,9 @@ export class SqsResources {
           { cause: err },
         )
       }
-      throw new QueueUnavailableError(`cannot reach SQS to look up "${name}": ${(err as Error).message}`, { cause: err })
+      throw new QueueUnavailableError(`cannot reach SQS to look up "${name}": ${(err as Error).message}`, {
+        cause: err,
+      })
     }
   }
 }

@@ -1,12 +1,17 @@
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
-import type { Readable } from "node:stream"
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { ConveyorError, ObjectNotFoundError } from '../errors.ts'
 import type { ObjectInfo, ObjectStore, PutOptions } from './object-store.ts'
 
-const TYPES: Record<string, string> = { csv: 'text/csv', pdf: 'application/pdf', json: 'application/json', html: 'text/html' }
+const TYPES: Record<string, string> = {
+  csv: 'text/csv',
+  pdf: 'application/pdf',
+  json: 'application/json',
+  html: 'text/html',
+}
 
 /** Objects as files under one directory. Writes go to a temporary file renamed into place, so readers never see half a file. */
 export class FsObjectStore implements ObjectStore {
@@ -88,4 +93,3 @@ export class FsObjectStore implements ObjectStore {
     return path
   }
 }
-

@@ -6,7 +6,7 @@ import {
   ListObjectsV2Command,
   NoSuchKey,
   NotFound,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
@@ -62,7 +62,8 @@ export class S3ObjectStore implements ObjectStore {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))
       return out.Body as Readable
     } catch (err) {
-      if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') throw new ObjectNotFoundError(key, { cause: err })
+      if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey')
+        throw new ObjectNotFoundError(key, { cause: err })
       throw err
     }
   }
@@ -70,9 +71,18 @@ export class S3ObjectStore implements ObjectStore {
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }))
-      return { key, size: out.ContentLength ?? 0, contentType: out.ContentType, lastModified: out.LastModified ?? new Date(0) }
+      return {
+        key,
+        size: out.ContentLength ?? 0,
+        contentType: out.ContentType,
+        lastModified: out.LastModified ?? new Date(0),
+      }
     } catch (err) {
-      if (err instanceof NotFound || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined
+      if (
+        err instanceof NotFound ||
+        (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+      )
+        return undefined
       throw err
     }
   }
@@ -85,7 +95,12 @@ export class S3ObjectStore implements ObjectStore {
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
       )
       for (const o of page.Contents ?? []) {
-        out.push({ key: o.Key!, size: o.Size ?? 0, contentType: undefined, lastModified: o.LastModified ?? new Date(0) })
+        out.push({
+          key: o.Key!,
+          size: o.Size ?? 0,
+          contentType: undefined,
+          lastModified: o.LastModified ?? new Date(0),
+        })
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined
     } while (token)

@@ -35,7 +35,10 @@ export class AwsTestBackend {
     useLocalAwsEnvironment()
     const s3Endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? this.emulator?.endpoint
     this.sqs = new SQSClient(this.endpoint ? { endpoint: this.endpoint } : {})
-    this.s3 = new S3Client({ ...(s3Endpoint ? { endpoint: s3Endpoint } : {}), forcePathStyle: Boolean(s3Endpoint) })
+    this.s3 = new S3Client({
+      ...(s3Endpoint ? { endpoint: s3Endpoint } : {}),
+      forcePathStyle: Boolean(s3Endpoint),
+    })
     await this.s3.send(new CreateBucketCommand({ Bucket: this.bucket }))
   }
 
@@ -57,7 +60,9 @@ export class AwsTestBackend {
 
   async stop(): Promise<void> {
     if (this.external) {
-      const { QueueUrls = [] } = await this.sqs.send(new ListQueuesCommand({ QueueNamePrefix: `${this.runId}-` }))
+      const { QueueUrls = [] } = await this.sqs.send(
+        new ListQueuesCommand({ QueueNamePrefix: `${this.runId}-` }),
+      )
       for (const QueueUrl of QueueUrls) await this.sqs.send(new DeleteQueueCommand({ QueueUrl }))
     }
     this.sqs?.destroy()

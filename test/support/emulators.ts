@@ -38,7 +38,8 @@ export async function startSesEmulator(): Promise<Omit<RunningEmulator, 'request
   useLocalAwsEnvironment()
   const sesLocal = await import('aws-ses-v2-local')
   // A CommonJS module: its default export arrives as default.default.
-  const start = ((sesLocal.default as { default?: unknown }).default ?? sesLocal.default) as unknown as typeof sesLocal.default.default
+  const start = ((sesLocal.default as { default?: unknown }).default ??
+    sesLocal.default) as unknown as typeof sesLocal.default.default
   const server = await start({ host: '127.0.0.1', port: 0 })
   if (!server.listening) await new Promise((resolve) => server.once('listening', resolve))
   const port = (server.address() as AddressInfo).port
@@ -57,7 +58,9 @@ export async function startSesEmulator(): Promise<Omit<RunningEmulator, 'request
  * A TCP proxy in front of an emulator, so a test can take the network away (`cut`) and give it back
  * (`restore`) while the emulator keeps its state: what a client sees when its backend is unreachable.
  */
-export async function startOutageProxy(targetPort: number): Promise<{ endpoint: string; cut(): Promise<void>; restore(): Promise<void>; stop(): Promise<void> }> {
+export async function startOutageProxy(
+  targetPort: number,
+): Promise<{ endpoint: string; cut(): Promise<void>; restore(): Promise<void>; stop(): Promise<void> }> {
   const sockets = new Set<Socket>()
   let server: Server
   let port = 0
