@@ -1,0 +1,46 @@
+import { SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses'
+import { composeMime } from './compose.ts'
+import type { Mailer, MailMessage, SentMail } from './mailer.ts'
+
+export interface SesMailerOptions {
+  client: SESClient
+  from: string
+  /** SES's maximum send rate for the account (messages per second). Default 14 (SES's production default). */
+  maxSendRate?: number
+}
+
+/**
+ * SES through SendRawEmail (HTML and text parts). Sends are spaced to stay under the account's
+ * maximum send rate, across all concurrent jobs in this process.
+ */
+export class SesMailer implements Mailer {
+  readonly driver = 'ses'
+  readonly #client: SESClient
+  readonly #from: string
+  readonly #intervalMs: number
+  #nextSlot = 0
+
+  constructor(options: SesMailerOptions) {
+    this.#client = options.client
+    this.#from = options.from
+    this.#intervalMs = 1000 / (options.maxSendRate ?? 14)
+  }
+
+  async send(message: MailMessage, signal?: AbortSignal): Promise<SentMail> {
+    const raw = await composeMime(message, this.#from)
+    await this.#slot(signal)
+    const out = await this.#client.send(new SendRawEmailCommand({ RawMessage: { Data: raw } }), { abortSignal: signal })
+    return { messageId: out.MessageId ?? '' }
+  }
+
+  /** Waits for this send's turn: one every 1/maxSendRate seconds. */
+  async #slot(signal?: AbortSignal): Promise<void> {
+    const now = Date.now()
+    const at = Math.max(now, this.#nextSlot)
+    this.#nextSlot = at + this.#intervalMs
+    if (at > now) {
+      const { setTimeout: sleep } = await import('node:timers/promises')
+      await sleep(at - now, undefined, { signal })
+    }
+  }
+}
