@@ -38,9 +38,20 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
   }
   for (const key of Object.keys(ConfigSchema.properties)) raw[key] ??= {}
   const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw))
-  if (checker.check(converted)) return converted
-  const problems = checker.problems(converted, (pointer) => envByPointer.get(pointer) ?? pointer)
+  const problems = checker.check(converted)
+    ? []
+    : checker.problems(converted, (pointer) => envByPointer.get(pointer) ?? pointer)
+  problems.push(...crossFieldProblems(converted as Config))
+  if (problems.length === 0) return converted as Config
   throw new ConfigError('configuration', problems)
+}
+
+/** Rules that join two settings; reported together with the schema's own problems. */
+function crossFieldProblems(config: Config): string[] {
+  const problems: string[] = []
+  if (config.storage?.driver === 's3' && !config.storage.bucket)
+    problems.push('S3_BUCKET is required when STORAGE_DRIVER=s3')
+  return problems
 }
 
 interface Leaf {

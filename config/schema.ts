@@ -1,5 +1,6 @@
 import Type, { type Static, type TSchema } from 'typebox'
 import { MemoryOptionsSchema } from '../adapters/memory/options.ts'
+import { SqsOptionsSchema } from '../adapters/sqs/options.ts'
 import { WorkerSettingsSchema } from '../src/worker-options.ts'
 
 /**
@@ -19,8 +20,8 @@ export const ConfigSchema = Type.Object({
   queue: Type.Object({
     driver: env(
       'QUEUE_DRIVER',
-      Type.Enum(['memory'], { default: 'memory' }),
-      'Queue backend. `memory` (default) needs nothing installed; it is not durable.',
+      Type.Enum(['memory', 'sqs'], { default: 'memory' }),
+      'Queue backend: `memory` (needs nothing; not durable) or `sqs`.',
     ),
   }),
   memory: Type.Object({
@@ -28,6 +29,94 @@ export const ConfigSchema = Type.Object({
       'MEMORY_QUEUE_CAPACITY',
       MemoryOptionsSchema.properties.capacity,
       'Memory driver: most messages per queue (ready + delayed + in flight). Default 100000.',
+    ),
+  }),
+  aws: Type.Object({
+    region: env(
+      'AWS_REGION',
+      Type.Optional(Type.String({ minLength: 1 })),
+      'AWS region for SQS, S3 and SES. Default: the AWS SDK chain.',
+    ),
+  }),
+  sqs: Type.Object({
+    endpoint: env(
+      'AWS_ENDPOINT_URL_SQS',
+      Type.Optional(SqsOptionsSchema.properties.endpoint),
+      'SQS endpoint override, e.g. an emulator (`npm run emulators` prints one). Default: AWS.',
+    ),
+    queuePrefix: env(
+      'SQS_QUEUE_PREFIX',
+      SqsOptionsSchema.properties.queuePrefix,
+      'Prefix of every SQS queue name, e.g. `prod-`.',
+    ),
+    waitTimeSeconds: env(
+      'SQS_WAIT_TIME_SECONDS',
+      SqsOptionsSchema.properties.waitTimeSeconds,
+      'Long-poll wait, 0-20 s.',
+    ),
+    autoCreate: env(
+      'SQS_AUTO_CREATE',
+      SqsOptionsSchema.properties.autoCreate,
+      'Create missing queues and DLQs on first use.',
+    ),
+    maxReceiveCount: env(
+      'SQS_MAX_RECEIVE_COUNT',
+      SqsOptionsSchema.properties.maxReceiveCount,
+      "RedrivePolicy maxReceiveCount for queues Conveyor creates (keep it above every job's maxAttempts).",
+    ),
+    claimCheckBytes: env(
+      'SQS_CLAIM_CHECK_BYTES',
+      SqsOptionsSchema.properties.claimCheckBytes,
+      'Message bodies above this go to S3_BUCKET with a pointer in the message.',
+    ),
+  }),
+  storage: Type.Object({
+    driver: env(
+      'STORAGE_DRIVER',
+      Type.Enum(['fs', 's3'], { default: 'fs' }),
+      'Where files go: `fs` (STORAGE_DIR) or `s3` (S3_BUCKET).',
+    ),
+    dir: env(
+      'STORAGE_DIR',
+      Type.String({ minLength: 1, default: './var' }),
+      'Folder for files, the outbox and export records with the fs driver.',
+    ),
+    bucket: env(
+      'S3_BUCKET',
+      Type.Optional(
+        Type.String({
+          pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$',
+          errorMessage: 'must be a valid S3 bucket name',
+        }),
+      ),
+      'S3 bucket for files (STORAGE_DRIVER=s3) and for SQS claim checks.',
+    ),
+    s3Endpoint: env(
+      'AWS_ENDPOINT_URL_S3',
+      Type.Optional(Type.String({ pattern: '^https?://', errorMessage: 'must be an http(s) URL' })),
+      'S3 endpoint override (an emulator). Default: AWS.',
+    ),
+  }),
+  mail: Type.Object({
+    driver: env(
+      'MAIL_DRIVER',
+      Type.Enum(['outbox', 'ses'], { default: 'outbox' }),
+      'How email leaves: `outbox` (files in STORAGE_DIR/outbox) or `ses`.',
+    ),
+    from: env(
+      'MAIL_FROM',
+      Type.String({ minLength: 3, default: 'Conveyor <noreply@localhost>' }),
+      'Sender address of every email.',
+    ),
+    sesEndpoint: env(
+      'AWS_ENDPOINT_URL_SES',
+      Type.Optional(Type.String({ pattern: '^https?://', errorMessage: 'must be an http(s) URL' })),
+      'SES endpoint override (an emulator). Default: AWS.',
+    ),
+    sesMaxSendRate: env(
+      'SES_MAX_SEND_RATE',
+      Type.Number({ exclusiveMinimum: 0, maximum: 10_000, default: 14 }),
+      "Emails per second, at most (your SES account's maximum send rate).",
     ),
   }),
   worker: Type.Object({

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { loadConfig } from '../config/load.ts'
 import { parseWeights } from '../config/schema.ts'
 import { greetJob } from '../handlers/demo.ts'
+import { shippedJobs } from '../handlers/index.ts'
 import { createQueue } from './create-queue.ts'
 import { ConfigError } from './errors.ts'
 import { createLogger } from './logger.ts'
@@ -24,9 +25,9 @@ try {
 }
 
 const log = createLogger({ level: config.log.level })
-const queue = createQueue(config)
+const queue = createQueue(config, { logger: log })
 const metrics = new Metrics()
-const registry = new JobRegistry([greetJob])
+const registry = new JobRegistry(shippedJobs)
 const worker = new Worker({
   queue,
   jobs: registry,

@@ -32,7 +32,10 @@ async function sesStore(): Promise<StoredEmail[]> {
 
 test('mail: SES receives both parts, every recipient and the sender via SendRawEmail', async () => {
   await fetch(`${ses.endpoint}/clear-store`, { method: 'POST' })
-  const mailer = new SesMailer({ client: new SESClient({ endpoint: ses.endpoint }), from: 'Conveyor <noreply@example.com>' })
+  const mailer = new SesMailer({
+    client: new SESClient({ endpoint: ses.endpoint }),
+    from: 'Conveyor <noreply@example.com>',
+  })
   const sent = await mailer.send({
     to: ['ada@example.com', 'grace@example.com'],
     subject: 'Your export is ready',
@@ -62,12 +65,17 @@ test('mail: SES sends are spaced to the configured maximum send rate', async () 
   )
   const mailer = new SesMailer({ client, from: 'noreply@example.com', maxSendRate: 20 })
   await Promise.all(
-    Array.from({ length: 5 }, (_, i) => mailer.send({ to: `u${i}@example.com`, subject: `m${i}`, html: '<p>x</p>', text: 'x' })),
+    Array.from({ length: 5 }, (_, i) =>
+      mailer.send({ to: `u${i}@example.com`, subject: `m${i}`, html: '<p>x</p>', text: 'x' }),
+    ),
   )
   assert.equal((await sesStore()).length, 5)
   sentAt.sort((a, b) => a - b)
   for (let i = 1; i < sentAt.length; i++) {
-    assert.ok(sentAt[i]! - sentAt[i - 1]! >= 45, `gap ${sentAt[i]! - sentAt[i - 1]!} ms; 20/s means 50 ms apart`)
+    assert.ok(
+      sentAt[i]! - sentAt[i - 1]! >= 45,
+      `gap ${sentAt[i]! - sentAt[i - 1]!} ms; 20/s means 50 ms apart`,
+    )
   }
 })
 

@@ -179,3 +179,45 @@ async function waitForCount(action: string, atLeast: number): Promise<void> {
     timeoutMs: 15_000,
   })
 }
+
+test('sqs: provisioning creates the queue, its DLQ and the RedrivePolicy, and is idempotent', async (t) => {
+  const { GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs')
+  const name = aws.name('provisioned')
+  const first = new SqsQueue(
+    { endpoint: aws.endpoint, queuePrefix: `${aws.runId}-`, maxReceiveCount: 7, leaseMs: 45_000 },
+    { logger: testLogger },
+  )
+  t.after(() => first.close())
+  const urls = await first.ensureQueue(name)
+  const again = await first.ensureQueue(name)
+  assert.deepEqual(again, urls)
+  const later = new SqsQueue(
+    { endpoint: aws.endpoint, queuePrefix: `${aws.runId}-`, maxReceiveCount: 9, leaseMs: 60_000 },
+    { logger: testLogger },
+  )
+  t.after(() => later.close())
+  await later.ensureQueue(name) // settings changed: attributes are updated, nothing is recreated
+  const { Attributes } = await aws.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: urls.url,
+      AttributeNames: ['RedrivePolicy', 'VisibilityTimeout'],
+    }),
+  )
+  const policy = JSON.parse(Attributes!.RedrivePolicy!) as {
+    deadLetterTargetArn: string
+    maxReceiveCount: number | string
+  }
+  assert.match(policy.deadLetterTargetArn, new RegExp(`${name}-dlq$`))
+  assert.equal(Number(policy.maxReceiveCount), 9)
+  assert.equal(Attributes!.VisibilityTimeout, '60')
+  // Without autoCreate, a queue that does not exist is a clear error.
+  const strict = new SqsQueue(
+    { endpoint: aws.endpoint, queuePrefix: `${aws.runId}-` },
+    { logger: testLogger },
+  )
+  t.after(() => strict.close())
+  await assert.rejects(strict.send('never-provisioned', env({})), {
+    name: 'QueueUnavailableError',
+    message: /run `npm run provision`/,
+  })
+})

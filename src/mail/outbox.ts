@@ -49,7 +49,9 @@ export class OutboxMailer implements Mailer {
       return []
     }
     const entries = await Promise.all(
-      files.filter((f) => f.endsWith('.json')).map(async (f) => JSON.parse(await readFile(join(this.dir, f), 'utf8')) as OutboxEntry),
+      files
+        .filter((f) => f.endsWith('.json'))
+        .map(async (f) => JSON.parse(await readFile(join(this.dir, f), 'utf8')) as OutboxEntry),
     )
     return entries.sort((a, b) => b.id.localeCompare(a.id))
   }

@@ -1,4 +1,4 @@
-import { SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses'
+import { type SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses'
 import { composeMime } from './compose.ts'
 import type { Mailer, MailMessage, SentMail } from './mailer.ts'
 
@@ -29,7 +29,9 @@ export class SesMailer implements Mailer {
   async send(message: MailMessage, signal?: AbortSignal): Promise<SentMail> {
     const raw = await composeMime(message, this.#from)
     await this.#slot(signal)
-    const out = await this.#client.send(new SendRawEmailCommand({ RawMessage: { Data: raw } }), { abortSignal: signal })
+    const out = await this.#client.send(new SendRawEmailCommand({ RawMessage: { Data: raw } }), {
+      abortSignal: signal,
+    })
     return { messageId: out.MessageId ?? '' }
   }
 

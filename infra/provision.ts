@@ -1,0 +1,55 @@
+// `npm run provision`: creates what a deployment needs, idempotently (safe to run on every deploy).
+// SQS: each queue the shipped jobs use (plus QUEUES=a,b), its `<name>-dlq`, and a RedrivePolicy
+// (maxReceiveCount SQS_MAX_RECEIVE_COUNT) as the crash-loop safety net; S3: the bucket, if S3_BUCKET.
+// Works against a real account and against the emulators (`npm run emulators` prints the variables).
+import { CreateBucketCommand } from '@aws-sdk/client-s3'
+import { SqsQueue } from '../adapters/sqs/index.ts'
+import { loadConfig } from '../config/load.ts'
+import { shippedJobs } from '../handlers/index.ts'
+import { ConfigError } from '../src/errors.ts'
+import { JobRegistry } from '../src/registry.ts'
+import { createS3Client } from '../src/services.ts'
+
+let config: ReturnType<typeof loadConfig>
+try {
+  config = loadConfig(process.env)
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  console.error(`cannot provision: ${err.message}`)
+  process.exit(1)
+}
+
+const queues = [
+  ...new Set([
+    ...new JobRegistry(shippedJobs).queues(),
+    ...(process.env.QUEUES ?? '').split(',').filter(Boolean),
+  ]),
+]
+
+if (config.queue.driver === 'sqs') {
+  const sqs = new SqsQueue({
+    ...config.sqs,
+    ...(config.aws.region ? { region: config.aws.region } : {}),
+    leaseMs: config.worker.leaseMs,
+  })
+  for (const name of queues) {
+    const { url, dlqUrl } = await sqs.ensureQueue(name)
+    console.log(`sqs queue  ${name}: ${url}\n  dead letters: ${dlqUrl}`)
+  }
+  await sqs.close()
+} else {
+  console.log(`QUEUE_DRIVER=${config.queue.driver}: no queues to provision`)
+}
+
+if (config.storage.bucket) {
+  const s3 = createS3Client(config)
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: config.storage.bucket }))
+    console.log(`s3 bucket ${config.storage.bucket}: created`)
+  } catch (err) {
+    const name = (err as { name?: string }).name
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err
+    console.log(`s3 bucket ${config.storage.bucket}: exists`)
+  }
+  s3.destroy()
+}
