@@ -72,11 +72,8 @@ export class SqsResources {
       return out.QueueUrl!
     } catch (err) {
       // CreateQueue refuses an existing queue whose attributes differ: update them instead.
-      if (
-        (err as { name?: string }).name !== 'QueueNameExists' &&
-        (err as { name?: string }).name !== 'QueueAlreadyExists'
-      )
-        throw err
+      // The JSON protocol names it `AWS.SimpleQueueService.QueueNameExists`; the query protocol `QueueAlreadyExists`.
+      if (!/QueueNameExists|QueueAlreadyExists/.test((err as { name?: string }).name ?? '')) throw err
       const { QueueUrl } = await this.#client.send(new GetQueueUrlCommand({ QueueName: name }))
       await this.#client.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }))
       return QueueUrl!
