@@ -13,7 +13,8 @@ test('readme: every setting in the config schema is documented with its default'
       .map((line) => line.split('|').map((cell) => cell.trim()))
       .find((c) => c[1] === `\`${s.env}\``)
     assert.ok(cells, `README has no row for ${s.env}`)
-    const shown = s.default === '' ? '(empty)' : `\`${String(s.default)}\``
+    const shown =
+      s.default === undefined ? '(unset)' : s.default === '' ? '(empty)' : `\`${String(s.default)}\``
     assert.equal(cells[2], shown, `README row for ${s.env} should show default ${shown}`)
   }
 })
