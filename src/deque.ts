@@ -28,6 +28,11 @@ export class Deque<T> {
     return item
   }
 
+  clear(): void {
+    this.#items = []
+    this.#head = 0
+  }
+
   *[Symbol.iterator](): Iterator<T> {
     for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i] as T
   }

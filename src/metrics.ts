@@ -92,10 +92,14 @@ export class Metrics {
           [...watched].map(async ([name, queue]) => {
             const s = await queue.stats(name).catch(() => undefined)
             if (!s) return
-            this.set({ queue: name, state: 'ready' }, s.ready)
-            this.set({ queue: name, state: 'in_flight' }, s.inFlight)
-            this.set({ queue: name, state: 'delayed' }, s.delayed)
-            this.set({ queue: name, state: 'dead_lettered' }, s.deadLettered)
+            const states = {
+              ready: s.ready,
+              in_flight: s.inFlight,
+              delayed: s.delayed,
+              dead_lettered: s.deadLettered,
+            }
+            for (const [state, value] of Object.entries(states))
+              if (value !== null) this.set({ queue: name, state }, value)
           }),
         )
       },

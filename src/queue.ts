@@ -70,6 +70,11 @@ export interface ConsumeOptions {
    * unless it is settled or its lease extended. Defaults to the adapter's configured lease.
    */
   leaseMs?: number
+  /**
+   * The longest a delivery may stay leased while it runs (the longest job timeout, plus margin). Backends
+   * whose client extends leases by itself (Pub/Sub) extend up to this; others ignore it. Default: leaseMs.
+   */
+  maxLeaseMs?: number
   /** Called whenever `take` may return something it could not before. Must be cheap; must not throw. */
   onReadable: () => void
 }
@@ -113,15 +118,16 @@ export interface Delivery {
   extendLease(ms: number): Promise<void>
 }
 
+/** Message counts; `null` where the backend cannot tell (Pub/Sub reports depth only through Cloud Monitoring). */
 export interface QueueStats {
   /** Waiting and deliverable now. */
-  ready: number
+  ready: number | null
   /** Leased to a consumer, not yet settled. */
-  inFlight: number
+  inFlight: number | null
   /** Waiting for a delay or a retry-after. */
-  delayed: number
+  delayed: number | null
   /** In the dead-letter queue. */
-  deadLettered: number
+  deadLettered: number | null
 }
 
 /** A message in a dead-letter queue. */

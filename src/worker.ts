@@ -107,9 +107,14 @@ export class Worker {
     const prefetch = this.settings.prefetch ?? this.settings.concurrency
     for (const [name, weight] of Object.entries(this.queues)) {
       const source: Source = { weight, current: 0, empty: false, consumer: undefined as unknown as Consumer }
+      const longestJobMs = Math.max(
+        0,
+        ...[...this.registry].filter((j) => j.queue === name).map((j) => j.timeoutMs),
+      )
       source.consumer = this.#queue.consume(name, {
         prefetch,
         leaseMs: this.settings.leaseMs,
+        maxLeaseMs: longestJobMs + this.settings.leaseMs,
         onReadable: () => {
           source.empty = false
           this.#schedulePump()

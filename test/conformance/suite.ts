@@ -112,8 +112,8 @@ export function runConformance(h: Harness): void {
     const later = job('later', { queue: h.queueName('delay'), handle: () => void ranAt.push(Date.now()) })
     const { producer, outcomes } = startWorker(queue, { jobs: [later] })
     const now = await producer.enqueue(later, { n: 1 })
+    const sentAt = Date.now() // before enqueueing: the delay counts from the envelope's creation
     const delayed = await producer.enqueue(later, { n: 2 }, { delayMs: caps.delayMs })
-    const sentAt = Date.now()
     await outcomes.waitFor(now.id, 'success', wait)
     await outcomes.waitFor(delayed.id, 'success', wait + caps.delayMs)
     assert.ok(
@@ -132,8 +132,8 @@ export function runConformance(h: Harness): void {
       handle: (_p, ctx) => void attempts.push(ctx.attempt),
     })
     const { producer, outcomes } = startWorker(queue, { jobs: [patient] })
-    const sent = await producer.enqueue(patient, { n: 1 }, { delayMs })
     const sentAt = Date.now()
+    const sent = await producer.enqueue(patient, { n: 1 }, { delayMs })
     await outcomes.waitFor(sent.id, 'success', wait + delayMs)
     const elapsed = Date.now() - sentAt
     assert.ok(elapsed >= delayMs - 50, `ran after ${elapsed} ms; delay was ${delayMs} ms`)
@@ -379,7 +379,7 @@ export function runConformance(h: Harness): void {
     // Let every backend have messages ready on all three queues before the worker starts.
     await eventually(async () => {
       const s = await Promise.all(Object.values(names).map((n) => queue.stats(n)))
-      return !caps.reportsStats || s.every((x) => x.ready >= per)
+      return !caps.reportsStats || s.every((x) => (x.ready ?? 0) >= per)
     }, 'all queues to report their messages')
     const { outcomes } = startWorker(queue, {
       jobs,

@@ -1,0 +1,401 @@
+import { type Attributes, type Message, PubSub, v1 } from '@google-cloud/pubsub'
+import type { google } from '@google-cloud/pubsub/build/protos/protos.js'
+import { ClaimCheck } from '../../src/claim-check.ts'
+import { type Clock, systemClock } from '../../src/clock.ts'
+import {
+  type DeadLetterInfo,
+  type DeadLetterReason,
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  freshCopy,
+} from '../../src/envelope.ts'
+import {
+  ConveyorError,
+  MalformedMessageError,
+  QueueClosedError,
+  QueueUnavailableError,
+  SendBatchError,
+} from '../../src/errors.ts'
+import { createLogger, type Logger } from '../../src/logger.ts'
+import type {
+  ConsumeOptions,
+  Consumer,
+  DeadLetter,
+  Queue,
+  QueueStats,
+  RawSender,
+  RedriveOptions,
+  SendOptions,
+} from '../../src/queue.ts'
+import { PubSubConsumer } from './consumer.ts'
+import { PubSubDelivery } from './delivery.ts'
+import {
+  DEAD_LETTER_ATTRIBUTE,
+  PUBSUB_MAX_BYTES,
+  type PubSubOptions,
+  type PubSubRuntime,
+  pubsubOptions,
+} from './options.ts'
+import { PubSubResources, type QueueNames } from './resources.ts'
+
+type ReceivedMessage = google.pubsub.v1.IReceivedMessage
+type CancellableCall = Promise<[google.pubsub.v1.IPullResponse]> & { cancel(): void }
+
+/**
+ * The Google Cloud Pub/Sub backend: a topic per queue and a subscription per consumer group, publishing
+ * through the client's batching, consuming by streaming pull with flow control and client-managed
+ * leases. Delays and retry-afters of any length go through the queue's delay topic and relay; dead
+ * letters to `<name>-dlq`, readable and redrivable through `<name>-dlq-sub`.
+ */
+export class PubSubQueue implements Queue, RawSender {
+  readonly driver = 'pubsub'
+  readonly options: PubSubOptions
+  readonly client: PubSub
+  readonly clock: Clock
+  readonly log: Logger
+  readonly #ownsClient: boolean
+  #subscriberClient: Promise<v1.SubscriberClient> | undefined
+  readonly #resources: PubSubResources
+  readonly #claims: ClaimCheck
+  readonly #consumers = new Set<PubSubConsumer>()
+  readonly #loops: Promise<unknown>[] = []
+  #project: Promise<string> | undefined
+  #closed = false
+
+  constructor(options: Partial<PubSubOptions> = {}, runtime: PubSubRuntime = {}) {
+    this.options = pubsubOptions.parse('Pub/Sub queue options', options)
+    this.#ownsClient = !runtime.client
+    this.client =
+      runtime.client ?? new PubSub(this.options.projectId ? { projectId: this.options.projectId } : {})
+    this.clock = runtime.clock ?? systemClock
+    this.log = runtime.logger ?? createLogger({ name: 'conveyor-pubsub' })
+    this.#resources = new PubSubResources(this.client, this.options)
+    this.#claims = new ClaimCheck(runtime.claimStore, {
+      thresholdBytes: this.options.claimCheckBytes,
+      maxBytes: PUBSUB_MAX_BYTES,
+      prefix: this.options.claimCheckPrefix,
+      transport: 'Pub/Sub',
+    })
+  }
+
+  /** Creates the queue's topics and subscriptions (idempotent); `npm run provision` calls this. */
+  ensureQueue(queue: string): Promise<QueueNames> {
+    return this.#resources.ensure(queue)
+  }
+
+  names(queue: string): Promise<QueueNames> {
+    if (this.#closed) return Promise.reject(new QueueClosedError('Pub/Sub queue'))
+    return this.#resources.ready(queue)
+  }
+
+  async send(queue: string, envelope: Envelope, options: SendOptions = {}): Promise<void> {
+    await this.#publishEnvelopes(queue, [envelope], options.delayMs ?? 0)
+  }
+
+  async sendBatch(queue: string, envelopes: readonly Envelope[], options: SendOptions = {}): Promise<void> {
+    await this.#publishEnvelopes(queue, envelopes, options.delayMs ?? 0)
+  }
+
+  async sendRaw(queue: string, body: string): Promise<void> {
+    const names = await this.names(queue)
+    await this.publishWire(names.topic, Buffer.from(body), {})
+  }
+
+  consume(queue: string, options: ConsumeOptions): Consumer {
+    if (this.#closed) throw new QueueClosedError('Pub/Sub queue')
+    const consumer = new PubSubConsumer(this, queue, options)
+    this.#consumers.add(consumer)
+    return consumer
+  }
+
+  /** Pub/Sub reports backlog only through Cloud Monitoring: what this process holds is all it knows. */
+  async stats(queue: string): Promise<QueueStats> {
+    await this.names(queue)
+    let delayed = 0
+    for (const c of this.#consumers) if (c.queue === queue) delayed += c.counts().delayed
+    return { ready: null, inFlight: null, delayed, deadLettered: null }
+  }
+
+  async peekDeadLetters(queue: string, limit = 100): Promise<DeadLetter[]> {
+    const names = await this.names(queue)
+    const seen = new Map<string, DeadLetter>()
+    const ackIds: string[] = []
+    for (let round = 0; round < 50 && seen.size < limit; round++) {
+      const messages = await this.pull(names.dlqSubscription, Math.min(100, limit), true)
+      let fresh = 0
+      for (const m of messages) {
+        ackIds.push(m.ackId!)
+        if (seen.has(m.message!.messageId!)) continue
+        fresh++
+        seen.set(m.message!.messageId!, await this.#readDeadLetter(queue, m))
+      }
+      if (fresh === 0) break
+    }
+    await this.release(names.dlqSubscription, ackIds)
+    return [...seen.values()].sort((a, b) => a.info.at - b.info.at).slice(0, limit)
+  }
+
+  async redrive(queue: string, options: RedriveOptions = {}): Promise<number> {
+    const names = await this.names(queue)
+    const wanted = options.ids ? new Set(options.ids) : undefined
+    const limit = options.limit ?? Number.POSITIVE_INFINITY
+    const passedOver = new Map<string, string>()
+    let moved = 0
+    while (moved < limit) {
+      const messages = await this.pull(names.dlqSubscription, 100, true)
+      if (messages.length === 0) break
+      let progress = false
+      for (const m of messages) {
+        const letter = await this.#readDeadLetter(queue, m)
+        if (moved >= limit || (wanted && !wanted.has(letter.id))) {
+          if (!passedOver.has(m.message!.messageId!)) progress = true
+          passedOver.set(m.message!.messageId!, m.ackId!)
+          continue
+        }
+        const body = letter.envelope ? encodeEnvelope(freshCopy(letter.envelope)) : letter.body
+        const wire = letter.envelope ? await this.#claims.wrap(queue, letter.id, body) : { body }
+        await this.publishWire(names.topic, Buffer.from(wire.body), {})
+        await this.acknowledge(names.dlqSubscription, [m.ackId!])
+        moved++
+        progress = true
+      }
+      if (!progress) break
+    }
+    await this.release(names.dlqSubscription, [...passedOver.values()])
+    return moved
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.all([...this.#consumers].map((c) => c.close()))
+    // Deliveries still unsettled now are handed back: the subscriptions close and nack them.
+    await Promise.all([...this.#consumers].map((c) => c.shutdown()))
+    // Closing the unary client ends the relays' pulls under way; then their loops finish.
+    if (this.#subscriberClient) await (await this.#subscriberClient).close()
+    await Promise.allSettled(this.#loops)
+    if (this.#ownsClient) await this.client.close()
+  }
+
+  // Called by the consumer, delivery and relay.
+
+  /** A relay's pull loop: close() waits for it after ending the pulls under way. */
+  trackLoop(done: Promise<unknown>): void {
+    this.#loops.push(done)
+  }
+
+  /** Resolves the claim check and decodes; a message still early goes back to the delay topic. */
+  async admit(queue: string, message: Message): Promise<PubSubDelivery | undefined> {
+    let body: string
+    let claimKey: string | undefined
+    try {
+      ;({ body, key: claimKey } = await this.#claims.unwrap(message.data.toString()))
+    } catch (err) {
+      this.log.warn(
+        { queue, err, messageId: message.id },
+        'cannot read claim-checked body; nacking for redelivery',
+      )
+      message.nack()
+      return undefined
+    }
+    let envelope: Envelope
+    try {
+      envelope = decodeEnvelope(body, message.id)
+    } catch (err) {
+      if (!(err instanceof MalformedMessageError)) throw err
+      return new PubSubDelivery(this, queue, message, { malformed: err })
+    }
+    if ((envelope.notBefore ?? 0) - this.clock.now() > 20) {
+      const names = await this.names(queue)
+      await this.publishWire(names.delayTopic, message.data, message.attributes)
+      message.ack()
+      return undefined
+    }
+    return new PubSubDelivery(this, queue, message, { envelope, claimKey })
+  }
+
+  async acknowledgeDelivery(delivery: PubSubDelivery): Promise<void> {
+    await delivery.message.ackWithResponse()
+    await this.#claims.release(delivery.claimKey)
+  }
+
+  /** 0 ms: nack (redelivered at once, deliveryAttempt + 1). Later: the next attempt waits in the delay topic. */
+  async retryDelivery(delivery: PubSubDelivery, delayMs: number): Promise<void> {
+    if (delayMs <= 0) {
+      await delivery.message.nackWithResponse()
+      return
+    }
+    const names = await this.names(delivery.queue)
+    const envelope = {
+      ...delivery.envelope!,
+      attempt: delivery.attempt + 1,
+      notBefore: this.clock.now() + delayMs,
+    }
+    const wire = await this.#claims.wrap(delivery.queue, envelope.id, encodeEnvelope(envelope))
+    await this.publishWire(names.delayTopic, Buffer.from(wire.body), {})
+    await delivery.message.ackWithResponse()
+  }
+
+  async deadLetterDelivery(delivery: PubSubDelivery, reason: DeadLetterReason): Promise<void> {
+    const names = await this.names(delivery.queue)
+    const info: DeadLetterInfo = {
+      ...reason,
+      queue: delivery.queue,
+      attempts: delivery.attempt,
+      at: this.clock.now(),
+    }
+    await this.publishWire(names.dlqTopic, delivery.message.data, {
+      [DEAD_LETTER_ATTRIBUTE]: JSON.stringify(info),
+    })
+    await delivery.message.ackWithResponse()
+  }
+
+  publishWire(topic: string, data: Buffer, attributes: Attributes): Promise<string> {
+    return this.#resources.topic(topic).publishMessage({ data, attributes })
+  }
+
+  /** Unary pull (the relay and the dead-letter tools). */
+  async pull(
+    subscription: string,
+    maxMessages: number,
+    returnImmediately: boolean,
+    signal?: AbortSignal,
+  ): Promise<ReceivedMessage[]> {
+    const client = await this.#subscriber()
+    const path = await this.#path('subscriptions', subscription)
+    const request = { subscription: path, maxMessages, returnImmediately }
+    const options = {
+      timeout: returnImmediately ? 10_000 : 30_000,
+      otherArgs: { headers: { 'x-goog-request-params': `subscription=${encodeURIComponent(path)}` } },
+    }
+    if (!signal) {
+      const [response] = await client.pull(request, options)
+      return response.receivedMessages ?? []
+    }
+    // The generated pull() returns a plain promise; the gax call beneath it can be cancelled, so a
+    // stopping relay does not wait out a blocking pull.
+    await client.initialize()
+    const inner = (
+      client as unknown as { innerApiCalls: Record<string, (req: unknown, opts: unknown) => CancellableCall> }
+    ).innerApiCalls
+    const call = inner.pull!(request, options)
+    const cancel = () => call.cancel()
+    signal.addEventListener('abort', cancel, { once: true })
+    try {
+      const [response] = await call
+      return response.receivedMessages ?? []
+    } finally {
+      signal.removeEventListener('abort', cancel)
+    }
+  }
+
+  async acknowledge(subscription: string, ackIds: string[]): Promise<void> {
+    if (ackIds.length === 0) return
+    await (await this.#subscriber()).acknowledge({
+      subscription: await this.#path('subscriptions', subscription),
+      ackIds,
+    })
+  }
+
+  /** Makes pulled messages available again at once. */
+  async release(subscription: string, ackIds: string[]): Promise<void> {
+    if (ackIds.length === 0) return
+    await (await this.#subscriber()).modifyAckDeadline({
+      subscription: await this.#path('subscriptions', subscription),
+      ackIds,
+      ackDeadlineSeconds: 0,
+    })
+  }
+
+  /** The notBefore of a message in the delay topic (0 when it has none or cannot be read). */
+  async notBeforeOf(m: ReceivedMessage): Promise<number> {
+    try {
+      const { body } = await this.#claims.unwrap(Buffer.from(m.message!.data as Uint8Array).toString())
+      return decodeEnvelope(body).notBefore ?? 0
+    } catch {
+      return 0
+    }
+  }
+
+  /**
+   * Unary pull and ack for the relay and the dead-letter tools, built (as the client's docs advise) from
+   * the PubSub object's resolved config, emulator detection included.
+   */
+  #subscriber(): Promise<v1.SubscriberClient> {
+    this.#subscriberClient ??= this.client
+      .getClientConfig()
+      .then(
+        (config) => new v1.SubscriberClient(config as ConstructorParameters<typeof v1.SubscriberClient>[0]),
+      )
+    return this.#subscriberClient
+  }
+
+  async #path(kind: 'subscriptions' | 'topics', name: string): Promise<string> {
+    this.#project ??= this.client.getClientConfig().then((c) => c.projectId!)
+    return `projects/${await this.#project}/${kind}/${name}`
+  }
+
+  async #publishEnvelopes(queue: string, envelopes: readonly Envelope[], delayMs: number): Promise<void> {
+    const names = await this.names(queue)
+    const topic = delayMs > 0 ? names.delayTopic : names.topic
+    const results = await Promise.allSettled(
+      envelopes.map(async (envelope) => {
+        const wire = await this.#claims.wrap(queue, envelope.id, encodeEnvelope(envelope))
+        try {
+          await this.publishWire(topic, Buffer.from(wire.body), {})
+        } catch (err) {
+          await this.#claims.release(wire.key).catch(() => undefined)
+          throw err
+        }
+      }),
+    )
+    const failed = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ id: envelopes[i]!.id, err: r.reason as unknown }] : [],
+    )
+    if (failed.length === 0) return
+    const cause = failed[0]!.err
+    if (envelopes.length === 1) {
+      throw cause instanceof ConveyorError
+        ? cause
+        : new QueueUnavailableError(
+            `could not publish to Pub/Sub topic "${names.topic}": ${(cause as Error).message}`,
+            {
+              cause,
+              messageId: envelopes[0]!.id,
+            },
+          )
+    }
+    throw new SendBatchError(
+      queue,
+      failed.map((f) => f.id),
+      { cause },
+    )
+  }
+
+  async #readDeadLetter(queue: string, m: ReceivedMessage): Promise<DeadLetter> {
+    const raw = Buffer.from(m.message!.data as Uint8Array).toString()
+    const { body } = await this.#claims.unwrap(raw).catch(() => ({ body: raw }))
+    let envelope: Envelope | undefined
+    try {
+      envelope = decodeEnvelope(body)
+    } catch {
+      envelope = undefined
+    }
+    const attributes = m.message!.attributes ?? {}
+    const stored = attributes[DEAD_LETTER_ATTRIBUTE]
+    const published = m.message!.publishTime?.seconds ? Number(m.message!.publishTime.seconds) * 1000 : 0
+    const info: DeadLetterInfo = stored
+      ? (JSON.parse(stored) as DeadLetterInfo)
+      : {
+          code: 'receive_limit',
+          message: `moved by the subscription's dead-letter policy after ${this.options.maxDeliveryAttempts} delivery attempts`,
+          queue,
+          attempts: Number(
+            attributes.CloudPubSubDeadLetterSourceDeliveryCount ?? this.options.maxDeliveryAttempts,
+          ),
+          at: published,
+        }
+    return { id: envelope?.id ?? m.message!.messageId!, envelope, body, info }
+  }
+}
