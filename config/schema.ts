@@ -1,5 +1,6 @@
 import Type, { type Static, type TSchema } from 'typebox'
 import { MemoryOptionsSchema } from '../adapters/memory/options.ts'
+import { PubSubOptionsSchema } from '../adapters/pubsub/options.ts'
 import { SqsOptionsSchema } from '../adapters/sqs/options.ts'
 import { WorkerSettingsSchema } from '../src/worker-options.ts'
 
@@ -20,8 +21,8 @@ export const ConfigSchema = Type.Object({
   queue: Type.Object({
     driver: env(
       'QUEUE_DRIVER',
-      Type.Enum(['memory', 'sqs'], { default: 'memory' }),
-      'Queue backend: `memory` (needs nothing; not durable) or `sqs`.',
+      Type.Enum(['memory', 'sqs', 'pubsub'], { default: 'memory' }),
+      'Queue backend: `memory` (needs nothing; not durable), `sqs` or `pubsub`.',
     ),
   }),
   memory: Type.Object({
@@ -68,6 +69,33 @@ export const ConfigSchema = Type.Object({
       'SQS_CLAIM_CHECK_BYTES',
       SqsOptionsSchema.properties.claimCheckBytes,
       'Message bodies above this go to S3_BUCKET with a pointer in the message.',
+    ),
+  }),
+  pubsub: Type.Object({
+    projectId: env(
+      'GOOGLE_CLOUD_PROJECT',
+      Type.Optional(PubSubOptionsSchema.properties.projectId),
+      'Google Cloud project for Pub/Sub. Default: from the credentials. (PUBSUB_EMULATOR_HOST points the client at an emulator.)',
+    ),
+    topicPrefix: env(
+      'PUBSUB_TOPIC_PREFIX',
+      PubSubOptionsSchema.properties.topicPrefix,
+      'Prefix of every topic and subscription name.',
+    ),
+    group: env(
+      'PUBSUB_GROUP',
+      PubSubOptionsSchema.properties.group,
+      'Consumer group: workers in one group share the work (one subscription each).',
+    ),
+    autoCreate: env(
+      'PUBSUB_AUTO_CREATE',
+      PubSubOptionsSchema.properties.autoCreate,
+      'Create missing topics and subscriptions on first use.',
+    ),
+    maxDeliveryAttempts: env(
+      'PUBSUB_MAX_DELIVERY_ATTEMPTS',
+      PubSubOptionsSchema.properties.maxDeliveryAttempts,
+      "Dead-letter policy max delivery attempts, 5-100 (keep it above every job's maxAttempts).",
     ),
   }),
   storage: Type.Object({

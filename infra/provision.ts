@@ -1,8 +1,11 @@
 // `npm run provision`: creates what a deployment needs, idempotently (safe to run on every deploy).
 // SQS: each queue the shipped jobs use (plus QUEUES=a,b), its `<name>-dlq`, and a RedrivePolicy
-// (maxReceiveCount SQS_MAX_RECEIVE_COUNT) as the crash-loop safety net; S3: the bucket, if S3_BUCKET.
+// (maxReceiveCount SQS_MAX_RECEIVE_COUNT) as the crash-loop safety net. Pub/Sub: the topic, the group's
+// subscription with a dead-letter policy, the `-dlq` and `-delay` topics and their subscriptions.
+// S3: the bucket, if S3_BUCKET.
 // Works against a real account and against the emulators (`npm run emulators` prints the variables).
 import { CreateBucketCommand } from '@aws-sdk/client-s3'
+import { PubSubQueue } from '../adapters/pubsub/index.ts'
 import { SqsQueue } from '../adapters/sqs/index.ts'
 import { loadConfig } from '../config/load.ts'
 import { shippedJobs } from '../handlers/index.ts'
@@ -37,6 +40,18 @@ if (config.queue.driver === 'sqs') {
     console.log(`sqs queue  ${name}: ${url}\n  dead letters: ${dlqUrl}`)
   }
   await sqs.close()
+} else if (config.queue.driver === 'pubsub') {
+  const pubsub = new PubSubQueue({
+    ...config.pubsub,
+    leaseMs: Math.min(600_000, Math.max(10_000, config.worker.leaseMs)),
+  })
+  for (const name of queues) {
+    const n = await pubsub.ensureQueue(name)
+    console.log(
+      `pubsub topic ${n.topic} → subscription ${n.subscription} (dead letters: ${n.dlqTopic} / ${n.dlqSubscription}; delays: ${n.delayTopic})`,
+    )
+  }
+  await pubsub.close()
 } else {
   console.log(`QUEUE_DRIVER=${config.queue.driver}: no queues to provision`)
 }

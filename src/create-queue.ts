@@ -1,4 +1,5 @@
 import { MemoryQueue } from '../adapters/memory/index.ts'
+import { PubSubQueue } from '../adapters/pubsub/index.ts'
 import { SqsQueue } from '../adapters/sqs/index.ts'
 import type { Config } from '../config/schema.ts'
 import type { Clock } from './clock.ts'
@@ -23,6 +24,11 @@ export function createQueue(config: Config, runtime: QueueRuntime = {}): Queue {
           ...(config.aws.region ? { region: config.aws.region } : {}),
           leaseMs: config.worker.leaseMs,
         },
+        { ...runtime, claimStore: createClaimStore(config) },
+      )
+    case 'pubsub':
+      return new PubSubQueue(
+        { ...config.pubsub, leaseMs: Math.min(600_000, Math.max(10_000, config.worker.leaseMs)) },
         { ...runtime, claimStore: createClaimStore(config) },
       )
   }

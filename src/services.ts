@@ -27,7 +27,7 @@ export function createObjectStore(config: Config): ObjectStore {
   return new FsObjectStore(config.storage.dir)
 }
 
-/** Where SQS claim checks go: S3_BUCKET when set (every process can read it), else none. */
+/** Where claim checks go: S3_BUCKET when set (every process can read it), else none. */
 export function createClaimStore(config: Config): ObjectStore | undefined {
   return config.storage.bucket
     ? new S3ObjectStore({ bucket: config.storage.bucket, client: createS3Client(config) })

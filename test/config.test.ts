@@ -32,7 +32,7 @@ test('config: every problem is listed, each naming its variable', () => {
     (err: unknown) => {
       assert.ok(err instanceof ConfigError)
       assert.deepEqual(err.problems, [
-        'QUEUE_DRIVER must be one of memory, sqs (got "redis")',
+        'QUEUE_DRIVER must be one of memory, sqs, pubsub (got "redis")',
         'MEMORY_QUEUE_CAPACITY must be >= 1 (got 0)',
         'WORKER_CONCURRENCY must be an integer (got "lots")',
         'QUEUE_WEIGHTS must look like name:weight,name:weight (got "a=1")',

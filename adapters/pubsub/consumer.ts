@@ -25,6 +25,7 @@ export class PubSubConsumer implements Consumer {
   /** Taken and not yet settled. */
   #outstanding = 0
   #shutdown: Promise<void> | undefined
+  #reopening = false
   readonly started: Promise<void>
 
   constructor(backend: PubSubQueue, queue: string, options: ConsumeOptions) {
@@ -39,18 +40,45 @@ export class PubSubConsumer implements Consumer {
   async #start(): Promise<void> {
     const names = await this.#backend.names(this.queue)
     if (this.#closed) return
+    this.#open(names.subscription)
+    this.#relay = new DelayRelay(this.#backend, names, this.#backend.options.relayHoldMs)
+  }
+
+  #open(name: string): void {
     const maxLeaseMs = this.#options.maxLeaseMs ?? this.#options.leaseMs ?? this.#backend.options.leaseMs
-    const subscription = this.#backend.client.subscription(names.subscription, {
+    const subscription = this.#backend.client.subscription(name, {
       // Flow control counts every unacked message: the prefetch buffer plus the jobs running.
       flowControl: { maxMessages: this.#options.prefetch * 2, allowExcessMessages: false },
       maxExtensionTime: Duration.from({ milliseconds: Math.max(10_000, maxLeaseMs) }),
     })
     subscription.on('message', (m: Message) => void this.#receive(m))
-    subscription.on('error', (err: Error) =>
-      this.#backend.log.warn({ err, queue: this.queue }, 'Pub/Sub subscription error; the client retries'),
-    )
+    subscription.on('error', (err: Error) => {
+      this.#backend.log.warn({ err, queue: this.queue }, 'Pub/Sub subscription error')
+      // The client retries transient errors itself; on one it gives up on (the subscription is gone,
+      // e.g. a restarted emulator), it stops streaming: open a new one once the resources are back.
+      const gone = (err as { code?: number }).code === 5 // NOT_FOUND
+      if ((gone || !subscription.isOpen) && !this.#closed) void this.#reopen(subscription)
+    })
     this.#subscription = subscription
-    this.#relay = new DelayRelay(this.#backend, names, this.#backend.options.relayHoldMs)
+  }
+
+  async #reopen(old: Subscription): Promise<void> {
+    if (this.#reopening) return
+    this.#reopening = true
+    await old.close().catch(() => undefined)
+    for (let failures = 1; !this.#closed; failures++) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** failures)))
+      try {
+        this.#backend.forget(this.queue)
+        const names = await this.#backend.names(this.queue)
+        if (!this.#closed) this.#open(names.subscription)
+        this.#backend.log.info({ queue: this.queue }, 'Pub/Sub subscription reopened')
+        break
+      } catch (err) {
+        this.#backend.log.warn({ err, queue: this.queue, failures }, 'cannot reopen Pub/Sub subscription yet')
+      }
+    }
+    this.#reopening = false
   }
 
   async #receive(message: Message): Promise<void> {

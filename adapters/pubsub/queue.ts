@@ -84,6 +84,11 @@ export class PubSubQueue implements Queue, RawSender {
     return this.#resources.ensure(queue)
   }
 
+  /** Forgets that the queue's resources are known to exist, so the next use checks (or creates) them again. */
+  forget(queue: string): void {
+    this.#resources.forget(queue)
+  }
+
   names(queue: string): Promise<QueueNames> {
     if (this.#closed) return Promise.reject(new QueueClosedError('Pub/Sub queue'))
     return this.#resources.ready(queue)
@@ -337,6 +342,18 @@ export class PubSubQueue implements Queue, RawSender {
   }
 
   async #publishEnvelopes(queue: string, envelopes: readonly Envelope[], delayMs: number): Promise<void> {
+    try {
+      await this.#publishOnce(queue, envelopes, delayMs)
+    } catch (err) {
+      // With autoCreate, resources that vanished (a restarted emulator, a deleted topic) are made again.
+      if (!this.options.autoCreate || !isNotFound(err)) throw err
+      this.log.warn({ queue }, 'Pub/Sub topic not found; creating the queue resources again')
+      this.#resources.forget(queue)
+      await this.#publishOnce(queue, envelopes, delayMs)
+    }
+  }
+
+  async #publishOnce(queue: string, envelopes: readonly Envelope[], delayMs: number): Promise<void> {
     const names = await this.names(queue)
     const topic = delayMs > 0 ? names.delayTopic : names.topic
     const results = await Promise.allSettled(
@@ -356,6 +373,7 @@ export class PubSubQueue implements Queue, RawSender {
     if (failed.length === 0) return
     const cause = failed[0]!.err
     if (envelopes.length === 1) {
+      if (isNotFound(cause)) throw cause
       throw cause instanceof ConveyorError
         ? cause
         : new QueueUnavailableError(
@@ -366,6 +384,8 @@ export class PubSubQueue implements Queue, RawSender {
             },
           )
     }
+    // All of them hit a missing topic: let #publishEnvelopes make it again and retry.
+    if (failed.length === envelopes.length && isNotFound(cause)) throw cause
     throw new SendBatchError(
       queue,
       failed.map((f) => f.id),
@@ -398,4 +418,10 @@ export class PubSubQueue implements Queue, RawSender {
         }
     return { id: envelope?.id ?? m.message!.messageId!, envelope, body, info }
   }
+}
+
+const NOT_FOUND = 5
+
+function isNotFound(err: unknown): boolean {
+  return (err as { code?: number }).code === NOT_FOUND
 }

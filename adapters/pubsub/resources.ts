@@ -65,6 +65,11 @@ export class PubSubResources {
     return ready
   }
 
+  /** Forgets that the queue's resources exist (they vanished: a restarted emulator, a deleted topic). */
+  forget(queue: string): void {
+    this.#ready.delete(queue)
+  }
+
   /** Creates every topic and subscription of the queue, idempotently. */
   async ensure(queue: string): Promise<QueueNames> {
     const n = this.names(queue)
