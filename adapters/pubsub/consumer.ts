@@ -50,6 +50,9 @@ export class PubSubConsumer implements Consumer {
       // Flow control counts every unacked message: the prefetch buffer plus the jobs running.
       flowControl: { maxMessages: this.#options.prefetch * 2, allowExcessMessages: false },
       maxExtensionTime: Duration.from({ milliseconds: Math.max(10_000, maxLeaseMs) }),
+      // A message holds its flow-control slot until its ack is sent: flush acks as often as publishes
+      // (the client's default of 100 ms caps throughput at the window / 0.1 s).
+      batching: { maxMilliseconds: this.#backend.options.batchFlushMs },
     })
     subscription.on('message', (m: Message) => void this.#receive(m))
     subscription.on('error', (err: Error) => {
