@@ -9,10 +9,8 @@ import { DelayRelay } from './relay.ts'
  * Streaming pull on the queue's subscription, with flow control sized from the prefetch and lease
  * extension by the client up to maxLeaseMs; plus the queue's delay relay.
  *
- * close() stops handing anything out. Messages that arrive after that stay unacked (the client keeps
- * their lease, flow control bounds them). Once every taken delivery is settled (or the Queue closes),
- * the subscription closes with NackImmediately, so everything held goes back at once, and no running
- * job is nacked under its handler.
+ * close() closes the stream at once, so a stopping worker holds no messages it will not run (each held
+ * message would come back later with its delivery attempt raised); see close().
  */
 export class PubSubConsumer implements Consumer {
   readonly queue: string
@@ -23,8 +21,10 @@ export class PubSubConsumer implements Consumer {
   #relay: DelayRelay | undefined
   #closed = false
   /** Taken and not yet settled. */
-  #outstanding = 0
-  #shutdown: Promise<void> | undefined
+  readonly #outstanding = new Set<PubSubDelivery>()
+  readonly #settling = new Set<Promise<unknown>>()
+  #streamClosed = false
+  #subscriptionName = ''
   #reopening = false
   readonly started: Promise<void>
 
@@ -40,6 +40,7 @@ export class PubSubConsumer implements Consumer {
   async #start(): Promise<void> {
     const names = await this.#backend.names(this.queue)
     if (this.#closed) return
+    this.#subscriptionName = names.subscription
     this.#open(names.subscription)
     this.#relay = new DelayRelay(this.#backend, names, this.#backend.options.relayHoldMs)
   }
@@ -53,6 +54,8 @@ export class PubSubConsumer implements Consumer {
       // A message holds its flow-control slot until its ack is sent: flush acks as often as publishes
       // (the client's default of 100 ms caps throughput at the window / 0.1 s).
       batching: { maxMilliseconds: this.#backend.options.batchFlushMs },
+      // close() returns at once: no nacks, no more leasing (see close()).
+      closeOptions: { timeout: Duration.from({ milliseconds: 0 }) },
     })
     subscription.on('message', (m: Message) => void this.#receive(m))
     subscription.on('error', (err: Error) => {
@@ -85,9 +88,14 @@ export class PubSubConsumer implements Consumer {
   }
 
   async #receive(message: Message): Promise<void> {
-    if (this.#closed) return // held until the subscription closes, then nacked with the rest
+    if (this.#closed) return // the stream is closing; the message's lease is not extended and it returns
     const delivery = await this.#backend.admit(this.queue, message)
-    if (!delivery || this.#closed) return
+    if (!delivery) return
+    if (this.#closed) {
+      await this.#backend.release(this.#subscriptionName, [message.ackId]).catch(() => undefined)
+      return
+    }
+    delivery.consumer = this
     this.#buffer.push(delivery)
     this.#options.onReadable()
   }
@@ -98,38 +106,61 @@ export class PubSubConsumer implements Consumer {
     while (out.length < max) {
       const d = this.#buffer.shift()
       if (!d) break
-      this.#outstanding++
-      d.onSettled = () => {
-        this.#outstanding--
-        if (this.#closed && this.#outstanding === 0) void this.shutdown()
-      }
+      this.#outstanding.add(d)
       out.push(d)
     }
     return out
   }
 
-  /** Messages held by this consumer (buffered or running); delayed ones held by its relay. */
+  /** The subscription's name; settling by unary RPC after the stream closed needs it. */
+  get subscriptionName(): string {
+    return this.#subscriptionName
+  }
+
+  /** Whether settlements still go through the stream (else by unary RPC on the ack id). */
+  get streaming(): boolean {
+    return !this.#streamClosed
+  }
+
+  /** A delivery's settlement under way through the stream; close() lets these finish first. */
+  settling(delivery: PubSubDelivery, done: Promise<unknown>): void {
+    this.#outstanding.delete(delivery)
+    const tracked = done.finally(() => this.#settling.delete(tracked))
+    this.#settling.add(tracked)
+  }
+
+  /** Messages held by this consumer (buffered); delayed ones held by its relay. */
   counts(): { held: number; delayed: number } {
     return { held: this.#buffer.length, delayed: this.#relay?.held ?? 0 }
   }
 
+  /**
+   * Stops receiving: lets settlements under way reach the stream, closes the stream at once (no nacks, no
+   * more lease extension), and hands untaken messages back by unary RPC. Taken deliveries settle by unary
+   * RPC on their ack ids from then on.
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     await this.started
-    this.#buffer.clear()
+    const untaken: string[] = []
+    for (let d = this.#buffer.shift(); d; d = this.#buffer.shift()) untaken.push(d.message.ackId)
+    await Promise.allSettled([...this.#settling])
+    this.#streamClosed = true
+    await this.#subscription?.close().catch((err: unknown) => {
+      this.#backend.log.warn({ err, queue: this.queue }, 'error closing Pub/Sub subscription')
+    })
+    await this.#backend.release(this.#subscriptionName, untaken).catch(() => undefined)
     if (this.#relay) {
       await this.#relay.stop()
       this.#backend.trackLoop(this.#relay.done)
     }
-    if (this.#outstanding === 0) await this.shutdown()
   }
 
-  /** Closes the subscription (NackImmediately): whatever it still holds is redelivered at once. */
-  shutdown(): Promise<void> {
-    this.#shutdown ??= (this.#subscription?.close() ?? Promise.resolve()).catch((err: unknown) => {
-      this.#backend.log.warn({ err, queue: this.queue }, 'error closing Pub/Sub subscription')
-    })
-    return this.#shutdown
+  /** At Queue close: deliveries taken and never settled are handed back for redelivery. */
+  async handBack(): Promise<void> {
+    const ackIds = [...this.#outstanding].map((d) => d.message.ackId)
+    this.#outstanding.clear()
+    await this.#backend.release(this.#subscriptionName, ackIds).catch(() => undefined)
   }
 }

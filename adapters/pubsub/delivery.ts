@@ -2,6 +2,7 @@ import type { Message } from '@google-cloud/pubsub'
 import type { DeadLetterReason, Envelope } from '../../src/envelope.ts'
 import { AlreadySettledError, type MalformedMessageError } from '../../src/errors.ts'
 import type { Delivery } from '../../src/queue.ts'
+import type { PubSubConsumer } from './consumer.ts'
 import type { PubSubQueue } from './queue.ts'
 
 /** One message from the streaming pull. The client keeps its lease while it runs (up to maxLeaseMs). */
@@ -52,13 +53,12 @@ export class PubSubDelivery implements Delivery {
     return Promise.resolve()
   }
 
-  /** Called once when the delivery is settled, whatever the outcome; the consumer counts what is out. */
-  onSettled: (() => void) | undefined
+  /** The consumer that received it (set when buffered). */
+  consumer: PubSubConsumer | undefined
 
   #settle(): Promise<never> | undefined {
     if (this.#settled) return Promise.reject(new AlreadySettledError(this.id))
     this.#settled = true
-    this.onSettled?.()
     return undefined
   }
 }

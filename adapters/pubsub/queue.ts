@@ -175,8 +175,8 @@ export class PubSubQueue implements Queue, RawSender {
     if (this.#closed) return
     this.#closed = true
     await Promise.all([...this.#consumers].map((c) => c.close()))
-    // Deliveries still unsettled now are handed back: the subscriptions close and nack them.
-    await Promise.all([...this.#consumers].map((c) => c.shutdown()))
+    // Deliveries taken and still unsettled now are handed back for redelivery.
+    await Promise.all([...this.#consumers].map((c) => c.handBack()))
     // Closing the unary client ends the relays' pulls under way; then their loops finish.
     if (this.#subscriberClient) await (await this.#subscriberClient).close()
     await Promise.allSettled(this.#loops)
@@ -221,14 +221,14 @@ export class PubSubQueue implements Queue, RawSender {
   }
 
   async acknowledgeDelivery(delivery: PubSubDelivery): Promise<void> {
-    await delivery.message.ackWithResponse()
+    await this.#finish(delivery, 'ack')
     await this.#claims.release(delivery.claimKey)
   }
 
   /** 0 ms: nack (redelivered at once, deliveryAttempt + 1). Later: the next attempt waits in the delay topic. */
   async retryDelivery(delivery: PubSubDelivery, delayMs: number): Promise<void> {
     if (delayMs <= 0) {
-      await delivery.message.nackWithResponse()
+      await this.#finish(delivery, 'nack')
       return
     }
     const names = await this.names(delivery.queue)
@@ -239,7 +239,7 @@ export class PubSubQueue implements Queue, RawSender {
     }
     const wire = await this.#claims.wrap(delivery.queue, envelope.id, encodeEnvelope(envelope))
     await this.publishWire(names.delayTopic, Buffer.from(wire.body), {})
-    await delivery.message.ackWithResponse()
+    await this.#finish(delivery, 'ack')
   }
 
   async deadLetterDelivery(delivery: PubSubDelivery, reason: DeadLetterReason): Promise<void> {
@@ -253,7 +253,21 @@ export class PubSubQueue implements Queue, RawSender {
     await this.publishWire(names.dlqTopic, delivery.message.data, {
       [DEAD_LETTER_ATTRIBUTE]: JSON.stringify(info),
     })
-    await delivery.message.ackWithResponse()
+    await this.#finish(delivery, 'ack')
+  }
+
+  /** Acks or nacks through the stream while it is open, else by unary RPC on the ack id. */
+  #finish(delivery: PubSubDelivery, how: 'ack' | 'nack'): Promise<void> {
+    const consumer = delivery.consumer
+    const { message } = delivery
+    const done =
+      consumer && !consumer.streaming
+        ? how === 'ack'
+          ? this.acknowledge(consumer.subscriptionName, [message.ackId])
+          : this.release(consumer.subscriptionName, [message.ackId])
+        : (how === 'ack' ? message.ackWithResponse() : message.nackWithResponse()).then(() => undefined)
+    consumer?.settling(delivery, done)
+    return done
   }
 
   publishWire(topic: string, data: Buffer, attributes: Attributes): Promise<string> {
