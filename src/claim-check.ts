@@ -62,3 +62,23 @@ export class ClaimCheck {
     if (key && this.#store) await this.#store.delete(key)
   }
 }
+
+/**
+ * Wraps every envelope's body (claim-checking large ones), hands each to `transmit`, and removes the
+ * stored body again when its send fails. Returns one promise per envelope, for reportSends.
+ */
+export async function transmitEach(
+  claims: ClaimCheck,
+  queue: string,
+  envelopes: readonly { id: string }[],
+  encode: (i: number) => string,
+  transmit: (body: string) => Promise<unknown>,
+): Promise<Promise<unknown>[]> {
+  const wires = await Promise.all(envelopes.map((e, i) => claims.wrap(queue, e.id, encode(i))))
+  return wires.map((wire) =>
+    transmit(wire.body).catch(async (err: unknown) => {
+      await claims.release(wire.key).catch(() => undefined)
+      throw err
+    }),
+  )
+}

@@ -131,3 +131,12 @@ export function freshCopy(envelope: Envelope): Envelope {
   const { deadLetter: _dead, notBefore: _notBefore, ...rest } = envelope
   return { ...rest, attempt: 1 }
 }
+
+/** The envelope in `body`, or undefined when it is not one (for tools that show whatever is there). */
+export function tryDecodeEnvelope(body: string): Envelope | undefined {
+  try {
+    return decodeEnvelope(body)
+  } catch {
+    return undefined
+  }
+}

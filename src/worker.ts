@@ -144,7 +144,9 @@ export class Worker {
     }
     this.#state = 'stopping'
     this.#log.info({ running: this.#running, graceMs }, 'worker stopping')
-    await Promise.all(this.#sources.map((s) => s.consumer.close()))
+    // Consumers stop receiving while running jobs get their grace period. Hand-backs wait for both, so
+    // no receive of ours is still under way to pick the handed-back messages up again.
+    const consumersClosed = Promise.all(this.#sources.map((s) => s.consumer.close()))
     if (this.#running > 0) {
       let timer: ReturnType<Clock['setTimer']> | undefined
       await new Promise<void>((resolve) => {
@@ -153,6 +155,7 @@ export class Worker {
       })
       if (timer) this.#clock.clearTimer(timer)
     }
+    await consumersClosed
     for (const run of [...this.#runs]) {
       run.abort(new WorkerStoppingError('worker stopped before the job finished'))
       this.#finish(run)

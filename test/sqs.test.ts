@@ -100,7 +100,13 @@ test('sqs: a body over 1 MiB without a claim-check store is refused with a clear
 test('sqs: a three-hour delay waits on the clock without spending attempts or receives', async (t) => {
   const clock = new OffsetClock()
   const queue = new SqsQueue(
-    { endpoint: aws.endpoint, autoCreate: true, queuePrefix: `${aws.runId}-`, maxDelaySeconds: 1 },
+    {
+      endpoint: aws.endpoint,
+      autoCreate: true,
+      queuePrefix: `${aws.runId}-`,
+      maxDelaySeconds: 1,
+      waitTimeSeconds: 2,
+    },
     { claimStore: aws.claimStore(), clock, logger: testLogger },
   )
   t.after(() => queue.close())

@@ -1,6 +1,6 @@
 import { type Attributes, type Message, PubSub, v1 } from '@google-cloud/pubsub'
 import type { google } from '@google-cloud/pubsub/build/protos/protos.js'
-import { ClaimCheck } from '../../src/claim-check.ts'
+import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
 import { type Clock, systemClock } from '../../src/clock.ts'
 import {
   type DeadLetterInfo,
@@ -9,14 +9,9 @@ import {
   type Envelope,
   encodeEnvelope,
   freshCopy,
+  tryDecodeEnvelope,
 } from '../../src/envelope.ts'
-import {
-  ConveyorError,
-  MalformedMessageError,
-  QueueClosedError,
-  QueueUnavailableError,
-  SendBatchError,
-} from '../../src/errors.ts'
+import { MalformedMessageError, QueueClosedError } from '../../src/errors.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
 import type {
   ConsumeOptions,
@@ -28,6 +23,7 @@ import type {
   RedriveOptions,
   SendOptions,
 } from '../../src/queue.ts'
+import { reportSends } from '../../src/send-results.ts'
 import { PubSubConsumer } from './consumer.ts'
 import { PubSubDelivery } from './delivery.ts'
 import {
@@ -370,52 +366,21 @@ export class PubSubQueue implements Queue, RawSender {
   async #publishOnce(queue: string, envelopes: readonly Envelope[], delayMs: number): Promise<void> {
     const names = await this.names(queue)
     const topic = delayMs > 0 ? names.delayTopic : names.topic
-    const results = await Promise.allSettled(
-      envelopes.map(async (envelope) => {
-        const wire = await this.#claims.wrap(queue, envelope.id, encodeEnvelope(envelope))
-        try {
-          await this.publishWire(topic, Buffer.from(wire.body), {})
-        } catch (err) {
-          await this.#claims.release(wire.key).catch(() => undefined)
-          throw err
-        }
-      }),
-    )
-    const failed = results.flatMap((r, i) =>
-      r.status === 'rejected' ? [{ id: envelopes[i]!.id, err: r.reason as unknown }] : [],
-    )
-    if (failed.length === 0) return
-    const cause = failed[0]!.err
-    if (envelopes.length === 1) {
-      if (isNotFound(cause)) throw cause
-      throw cause instanceof ConveyorError
-        ? cause
-        : new QueueUnavailableError(
-            `could not publish to Pub/Sub topic "${names.topic}": ${(cause as Error).message}`,
-            {
-              cause,
-              messageId: envelopes[0]!.id,
-            },
-          )
-    }
-    // All of them hit a missing topic: let #publishEnvelopes make it again and retry.
-    if (failed.length === envelopes.length && isNotFound(cause)) throw cause
-    throw new SendBatchError(
+    const sends = await transmitEach(
+      this.#claims,
       queue,
-      failed.map((f) => f.id),
-      { cause },
+      envelopes,
+      (i) => encodeEnvelope(envelopes[i]!),
+      (body) => this.publishWire(topic, Buffer.from(body), {}),
     )
+    // A topic that vanished surfaces as itself, so #publishEnvelopes can make it again and retry.
+    await reportSends(queue, `Pub/Sub topic "${names.topic}"`, envelopes, sends, isNotFound)
   }
 
   async #readDeadLetter(queue: string, m: ReceivedMessage): Promise<DeadLetter> {
     const raw = Buffer.from(m.message!.data as Uint8Array).toString()
     const { body } = await this.#claims.unwrap(raw).catch(() => ({ body: raw }))
-    let envelope: Envelope | undefined
-    try {
-      envelope = decodeEnvelope(body)
-    } catch {
-      envelope = undefined
-    }
+    const envelope = tryDecodeEnvelope(body)
     const attributes = m.message!.attributes ?? {}
     const stored = attributes[DEAD_LETTER_ATTRIBUTE]
     const published = m.message!.publishTime?.seconds ? Number(m.message!.publishTime.seconds) * 1000 : 0

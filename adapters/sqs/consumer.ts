@@ -12,7 +12,7 @@ const MAX_POLLERS = 16
 /**
  * Long-polls one queue with enough concurrent ReceiveMessage calls (10 messages each) to keep `prefetch`
  * deliveries buffered, so a worker's concurrency is not capped at SQS's batch size. A failed poll backs
- * off (0.2 s doubling to 5 s) and tries again; close() aborts polls under way instead of waiting them out.
+ * off (0.2 s doubling to 5 s) and tries again.
  */
 export class SqsConsumer implements Consumer {
   readonly queue: string
@@ -46,15 +46,25 @@ export class SqsConsumer implements Consumer {
     return out
   }
 
+  /**
+   * Stops receiving and hands back what was received but not taken. Polls under way are not aborted:
+   * SQS (and fauxqs) would still deliver into an abandoned long poll, hiding those messages for a whole
+   * visibility timeout. They finish (within waitTimeSeconds) and what they bring is handed back; close()
+   * resolves then.
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#abort.abort()
+    this.#abort.abort() // ends back-off pauses, not requests
     for (const wake of this.#wakeSpace.splice(0)) wake()
-    await Promise.all(this.#pollers)
     const unstarted: SqsDelivery[] = []
     for (let d = this.#buffer.shift(); d; d = this.#buffer.shift()) unstarted.push(d)
     await Promise.all(unstarted.map((d) => d.retry(0).catch(() => undefined)))
+    await this.drained
+  }
+
+  get drained(): Promise<unknown> {
+    return Promise.all(this.#pollers)
   }
 
   async #poll(): Promise<void> {
@@ -79,7 +89,6 @@ export class SqsConsumer implements Consumer {
             MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
             MessageAttributeNames: ['All'],
           }),
-          { abortSignal: this.#abort.signal },
         )
         messages = out.Messages ?? []
         if (failures > 0) this.#backend.log.info({ queue: this.queue }, 'SQS reachable again; receiving')
@@ -103,6 +112,10 @@ export class SqsConsumer implements Consumer {
       for (const message of messages) {
         const delivery = await this.#backend.admit(this.queue, urls, message)
         if (!delivery) continue
+        if (this.#closed) {
+          await delivery.retry(0).catch(() => undefined) // arrived after close: straight back
+          continue
+        }
         this.#buffer.push(delivery)
         accepted++
       }

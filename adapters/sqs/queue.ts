@@ -8,7 +8,7 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs'
-import { ClaimCheck } from '../../src/claim-check.ts'
+import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
 import { type Clock, systemClock } from '../../src/clock.ts'
 import {
   type DeadLetterInfo,
@@ -17,14 +17,13 @@ import {
   type Envelope,
   encodeEnvelope,
   freshCopy,
+  tryDecodeEnvelope,
 } from '../../src/envelope.ts'
 import {
-  ConveyorError,
   LeaseLostError,
   MalformedMessageError,
   QueueClosedError,
   QueueUnavailableError,
-  SendBatchError,
 } from '../../src/errors.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
 import type {
@@ -37,6 +36,7 @@ import type {
   RedriveOptions,
   SendOptions,
 } from '../../src/queue.ts'
+import { reportSends } from '../../src/send-results.ts'
 import { Batcher } from './batcher.ts'
 import { SqsConsumer } from './consumer.ts'
 import { SqsDelivery } from './delivery.ts'
@@ -282,36 +282,15 @@ export class SqsQueue implements Queue, RawSender {
     const { url } = await this.urls(queue)
     const sender = this.#sender(url)
     const delaySeconds = this.#nativeDelay(delayMs)
-    const results = await Promise.allSettled(
-      envelopes.map(async (envelope) => {
-        const wire = await this.#claims.wrap(queue, envelope.id, encodeEnvelope(envelope))
-        try {
-          await sender.add({ body: wire.body, delaySeconds })
-        } catch (err) {
-          await this.#claims.release(wire.key).catch(() => undefined)
-          throw err
-        }
-      }),
-    )
-    sender.flush()
-    const failed = results.flatMap((r, i) =>
-      r.status === 'rejected' ? [{ id: envelopes[i]!.id, err: r.reason as unknown }] : [],
-    )
-    if (failed.length === 0) return
-    const cause = failed[0]!.err
-    if (envelopes.length === 1) {
-      throw cause instanceof ConveyorError
-        ? cause
-        : new QueueUnavailableError(`could not send to SQS queue "${queue}": ${(cause as Error).message}`, {
-            cause,
-            messageId: envelopes[0]!.id,
-          })
-    }
-    throw new SendBatchError(
+    const sends = await transmitEach(
+      this.#claims,
       queue,
-      failed.map((f) => f.id),
-      { cause },
+      envelopes,
+      (i) => encodeEnvelope(envelopes[i]!),
+      (body) => sender.add({ body, delaySeconds }),
     )
+    sender.flush() // every send is queued: send the last partial batch now rather than after the window
+    await reportSends(queue, `SQS queue "${queue}"`, envelopes, sends)
   }
 
   async #receiveAll(url: string, visibilitySeconds: number): Promise<Message[]> {
@@ -330,12 +309,7 @@ export class SqsQueue implements Queue, RawSender {
 
   async #readDeadLetter(queue: string, m: Message): Promise<DeadLetter> {
     const { body } = await this.#claims.unwrap(m.Body ?? '').catch(() => ({ body: m.Body ?? '' }))
-    let envelope: Envelope | undefined
-    try {
-      envelope = decodeEnvelope(body, m.MessageId)
-    } catch {
-      envelope = undefined
-    }
+    const envelope = tryDecodeEnvelope(body)
     const stored = m.MessageAttributes?.[DEAD_LETTER_ATTRIBUTE]?.StringValue
     const info: DeadLetterInfo = stored
       ? (JSON.parse(stored) as DeadLetterInfo)

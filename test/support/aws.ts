@@ -53,7 +53,14 @@ export class AwsTestBackend {
 
   createQueue(options: Partial<SqsOptions> = {}): SqsQueue {
     return new SqsQueue(
-      { endpoint: this.endpoint, autoCreate: true, queuePrefix: `${this.runId}-`, ...options },
+      // A 2 s long poll: closing a queue waits for the poll under way (see SqsConsumer.close).
+      {
+        endpoint: this.endpoint,
+        autoCreate: true,
+        queuePrefix: `${this.runId}-`,
+        waitTimeSeconds: 2,
+        ...options,
+      },
       { claimStore: this.claimStore(), logger: testLogger },
     )
   }
