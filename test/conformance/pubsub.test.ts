@@ -1,7 +1,11 @@
-import { after, before } from 'node:test'
 import { PubSubQueue } from '../../adapters/pubsub/index.ts'
 import { testLogger } from '../support/async.ts'
-import { type PubSubEmulator, pubsubSkipReason, startPubSubEmulator } from '../support/pubsub-emulator.ts'
+import {
+  deletePubSubResources,
+  type PubSubEmulator,
+  pubsubSkipReason,
+  startPubSubEmulator,
+} from '../support/pubsub-emulator.ts'
 import { runConformance } from './suite.ts'
 
 const skip = pubsubSkipReason()
@@ -24,6 +28,7 @@ if (!skip) {
       emulator = await startPubSubEmulator()
     },
     teardown: async () => {
+      await deletePubSubResources(`${runId}-`)
       await emulator?.stop()
     },
     createQueue: async () =>
@@ -34,5 +39,3 @@ if (!skip) {
     queueName: (base) => `${base}-${++counter}`,
   })
 }
-void before
-void after

@@ -16,6 +16,8 @@ export interface PubSubEmulator {
 
 /** How the emulator can be run here, or why it cannot. */
 export function findPubSubEmulator(): { command: string[] } | { external: string } | { missing: string } {
+  // CONVEYOR_TEST_GCP=1: a real project (GOOGLE_CLOUD_PROJECT and application default credentials).
+  if (process.env.CONVEYOR_TEST_GCP === '1') return { external: 'a real Google Cloud project' }
   if (process.env.PUBSUB_EMULATOR_HOST) return { external: process.env.PUBSUB_EMULATOR_HOST }
   const jar = process.env.PUBSUB_EMULATOR_JAR ?? findDebianJar()
   if (jar) return { command: ['java', '-jar', jar] }
@@ -49,8 +51,10 @@ async function freePort(): Promise<number> {
 
 /** Starts the official emulator on a free loopback port (or uses PUBSUB_EMULATOR_HOST). */
 export async function startPubSubEmulator(): Promise<PubSubEmulator> {
-  process.env.METADATA_SERVER_DETECTION = 'none'
-  process.env.GOOGLE_CLOUD_PROJECT ??= 'conveyor-test'
+  if (process.env.CONVEYOR_TEST_GCP !== '1') {
+    process.env.METADATA_SERVER_DETECTION = 'none'
+    process.env.GOOGLE_CLOUD_PROJECT ??= 'conveyor-test'
+  }
   const found = findPubSubEmulator()
   if ('missing' in found) throw new Error(found.missing)
   if ('external' in found) {
@@ -113,4 +117,18 @@ export function pubsubSkipReason(): string | false {
     throw new Error(`CONVEYOR_REQUIRE_PUBSUB_EMULATOR=1 but ${found.missing}`)
   console.warn(`\n*** SKIPPING Pub/Sub tests: ${found.missing} ***\n`)
   return found.missing
+}
+
+/** Deletes every subscription and topic whose name starts with `prefix` (what a test run made). */
+export async function deletePubSubResources(prefix: string): Promise<void> {
+  const { PubSub } = await import('@google-cloud/pubsub')
+  const pubsub = new PubSub()
+  const name = (full: string) => full.split('/').pop() ?? ''
+  const [subscriptions] = await pubsub.getSubscriptions()
+  for (const sub of subscriptions)
+    if (name(sub.name).startsWith(prefix)) await sub.delete().catch(() => undefined)
+  const [topics] = await pubsub.getTopics()
+  for (const topic of topics)
+    if (name(topic.name).startsWith(prefix)) await topic.delete().catch(() => undefined)
+  await pubsub.close()
 }
