@@ -6,7 +6,7 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs'
-import { QueueUnavailableError } from '../../src/errors.ts'
+import { ConveyorError, QueueUnavailableError } from '../../src/errors.ts'
 
 export interface QueueUrls {
   url: string
@@ -38,7 +38,15 @@ export class SqsResources {
   urls(queue: string): Promise<QueueUrls> {
     let found = this.#urls.get(queue)
     if (!found) {
-      found = this.#settings.autoCreate ? this.ensure(queue) : this.#lookup(queue)
+      found = (this.#settings.autoCreate ? this.ensure(queue) : this.#lookup(queue)).catch((err: unknown) => {
+        if (err instanceof ConveyorError) throw err
+        throw new QueueUnavailableError(
+          `cannot reach SQS for queue "${this.physicalName(queue)}": ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        )
+      })
       this.#urls.set(queue, found)
       found.catch(() => this.#urls.delete(queue))
     }

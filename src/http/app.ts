@@ -1,0 +1,36 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from '../logger.ts'
+import { authPlugin } from './auth.ts'
+import { installErrorHandler } from './errors.ts'
+import { healthRoutes } from './routes/health.ts'
+import { jobRoutes } from './routes/jobs.ts'
+import { type ConveyorServices, servicesPlugin } from './services.ts'
+
+export interface AppOptions {
+  services: ConveyorServices
+  /** HS256 secret for bearer tokens. */
+  jwtSecret: string
+  logger?: Logger
+  /** Largest request body in bytes. Default 1 MiB. */
+  bodyLimit?: number
+}
+
+/** The HTTP API, ready for `inject` in tests or `listen` in the entry point. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    // pino's Logger is Fastify's logger; the cast only joins the two packages' type declarations.
+    loggerInstance: options.logger as FastifyBaseLogger | undefined,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // Unknown fields are refused, not silently dropped; every problem is reported.
+    ajv: { customOptions: { allErrors: true, removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  installErrorHandler(app)
+  // The API speaks JSON only: any other body is a 415, not a string that fails validation later.
+  app.removeContentTypeParser('text/plain')
+  await app.register(servicesPlugin, { services: options.services })
+  await app.register(authPlugin, { secret: options.jwtSecret })
+  await app.register(healthRoutes)
+  await app.register(jobRoutes, { prefix: '/v1' })
+  return app
+}

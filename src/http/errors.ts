@@ -1,0 +1,58 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import Type from 'typebox'
+import { InvalidPayloadError, QueueFullError, QueueUnavailableError } from '../errors.ts'
+
+/** The body of every error response. */
+export const ErrorBody = Type.Object({
+  statusCode: Type.Integer(),
+  error: Type.String(),
+  message: Type.String(),
+})
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+}
+
+/** Every error is JSON `{ statusCode, error, message }`; bad input is a 4xx that says what is wrong, never a 500. */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    let status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500
+    let message = err.message
+    if (err.validation) {
+      status = 400
+      message = err.message // Fastify's own sentence names the part and field: "body/delayMs must be >= 0"
+    } else if (err instanceof InvalidPayloadError) {
+      status = 400
+    } else if (err instanceof QueueUnavailableError || err instanceof QueueFullError) {
+      status = 503
+      reply.header('retry-after', '5')
+      message = `the queue is unavailable: ${err.message}`
+    } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      message = `content-type ${String(request.headers['content-type'])} is not supported; send application/json`
+    } else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
+      status = 400
+      message = `body is not valid JSON: ${err.message}`
+    }
+    if (status === 500) {
+      // Unexpected: log it whole, tell the client nothing internal.
+      request.log.error({ err }, 'request failed')
+      message = 'internal error'
+    } else if (status > 500) {
+      request.log.warn({ err }, 'request refused')
+    }
+    return reply.code(status).send({ statusCode: status, error: STATUS_TEXT[status] ?? 'Error', message })
+  })
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url}` }),
+  )
+}

@@ -1,0 +1,56 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { ErrorBody } from '../errors.ts'
+
+const MAX_DELAY_MS = 30 * 24 * 3600 * 1000
+
+const EnqueueBody = Type.Object(
+  {
+    type: Type.String({ minLength: 1, maxLength: 200 }),
+    payload: Type.Unknown(),
+    delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS })),
+  },
+  { additionalProperties: false },
+)
+
+const Accepted = Type.Object({ id: Type.String(), type: Type.String() })
+
+/** POST /v1/jobs: enqueue a job of a type that declares itself publishable over HTTP. */
+export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/jobs',
+    {
+      schema: {
+        body: EnqueueBody,
+        response: { 202: Accepted, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+      },
+      preHandler: app.authenticate,
+    },
+    async (request, reply) => {
+      const { registry, producer } = app.conveyor
+      const { type, payload, delayMs } = request.body
+      const job = registry.get(type)
+      if (!job)
+        return reply
+          .code(400)
+          .send({ statusCode: 400, error: 'Bad Request', message: `unknown job type "${type}"` })
+      if (!job.publishable) {
+        return reply
+          .code(403)
+          .send({
+            statusCode: 403,
+            error: 'Forbidden',
+            message: `job type "${type}" cannot be enqueued over HTTP`,
+          })
+      }
+      const problems = job.validate(payload)
+      if (problems.length > 0) {
+        return reply
+          .code(400)
+          .send({ statusCode: 400, error: 'Bad Request', message: `invalid payload: ${problems.join('; ')}` })
+      }
+      const envelope = await producer.enqueue(job, payload as never, delayMs ? { delayMs } : {})
+      return reply.code(202).send({ id: envelope.id, type })
+    },
+  )
+}

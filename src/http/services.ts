@@ -1,0 +1,29 @@
+import fp from 'fastify-plugin'
+import type { Metrics } from '../metrics.ts'
+import type { Producer } from '../producer.ts'
+import type { Queue } from '../queue.ts'
+import type { JobRegistry } from '../registry.ts'
+
+/** What routes need from the rest of Conveyor; reached as `app.conveyor`. */
+export interface ConveyorServices {
+  queue: Queue
+  registry: JobRegistry
+  producer: Producer
+  metrics: Metrics
+  /** A queue that readyz checks (it must answer stats()). */
+  readinessQueue: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    conveyor: ConveyorServices
+  }
+}
+
+/** Makes the shared services available to every route as a typed decorator. */
+export const servicesPlugin = fp<{ services: ConveyorServices }>(
+  async (app, { services }) => {
+    app.decorate('conveyor', services)
+  },
+  { name: 'conveyor-services', fastify: '5.x' },
+)

@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { createSigner } from 'fast-jwt'
+import Type from 'typebox'
+import { MemoryQueue } from '../adapters/memory/index.ts'
+import { SqsQueue } from '../adapters/sqs/index.ts'
+import { buildApp } from '../src/http/app.ts'
+import { defineJob } from '../src/job.ts'
+import { Metrics } from '../src/metrics.ts'
+import { Producer } from '../src/producer.ts'
+import type { Queue } from '../src/queue.ts'
+import { JobRegistry } from '../src/registry.ts'
+import { JobOutcomes } from '../src/testing.ts'
+import { Worker } from '../src/worker.ts'
+import { testLogger } from './support/async.ts'
+import { useLocalAwsEnvironment } from './support/emulators.ts'
+
+const SECRET = 'test-secret-that-is-long-enough-for-hs256'
+const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 60_000 })
+const alice = `Bearer ${sign({ sub: 'alice' })}`
+
+const greet = defineJob({
+  type: 'test.greet',
+  schema: Type.Object({ name: Type.String({ minLength: 1 }) }),
+  publishable: true,
+  handle: () => {},
+})
+const internal = defineJob({ type: 'test.internal', schema: Type.Object({}), handle: () => {} })
+
+async function appWith(queue: Queue) {
+  const registry = new JobRegistry([greet, internal])
+  const metrics = new Metrics()
+  const app = await buildApp({
+    services: {
+      queue,
+      registry,
+      metrics,
+      producer: new Producer({ queue, registry, metrics }),
+      readinessQueue: 'default',
+    },
+    jwtSecret: SECRET,
+    logger: testLogger,
+    bodyLimit: 16 * 1024,
+  })
+  return { app, registry, metrics }
+}
+
+test('http: POST /v1/jobs enqueues a publishable job and the worker runs it', async (t) => {
+  const queue = new MemoryQueue()
+  const { app, registry, metrics } = await appWith(queue)
+  const worker = new Worker({ queue, jobs: registry, logger: testLogger, metrics }).start()
+  const outcomes = new JobOutcomes(worker)
+  t.after(async () => {
+    await worker.stop()
+    await app.close()
+    await queue.close()
+  })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/jobs',
+    headers: { authorization: alice },
+    payload: { type: 'test.greet', payload: { name: 'Ada' } },
+  })
+  assert.equal(res.statusCode, 202)
+  const body = res.json() as { id: string; type: string }
+  assert.equal(body.type, 'test.greet')
+  assert.match(body.id, /^[0-9a-f-]{36}$/)
+  await outcomes.waitFor(body.id, 'success')
+  const metricsText = await app.inject({ method: 'GET', url: '/metrics' })
+  assert.equal(metricsText.statusCode, 200)
+  assert.match(metricsText.body, /conveyor_jobs_enqueued_total\{queue="default",type="test.greet"\} 1/)
+})
+
+test('http: bad requests get a 4xx that says what is wrong, and nothing is enqueued', async (t) => {
+  const queue = new MemoryQueue()
+  const { app } = await appWith(queue)
+  t.after(async () => {
+    await app.close()
+    await queue.close()
+  })
+  const post = (payload: unknown, headers: Record<string, string> = { authorization: alice }) =>
+    app.inject({ method: 'POST', url: '/v1/jobs', headers, payload: payload as string })
+  const cases: [string, Awaited<ReturnType<typeof post>>, number, RegExp][] = [
+    [
+      'no token',
+      await post({ type: 'test.greet', payload: { name: 'A' } }, {}),
+      401,
+      /missing Authorization/,
+    ],
+    [
+      'wrong signature',
+      await post(
+        { type: 'test.greet', payload: { name: 'A' } },
+        {
+          authorization: `Bearer ${createSigner({ key: 'other-secret-other-secret-other!!', algorithm: 'HS256' })({ sub: 'alice' })}`,
+        },
+      ),
+      401,
+      /invalid token/,
+    ],
+    [
+      'expired token',
+      await post(
+        { type: 'test.greet', payload: { name: 'A' } },
+        {
+          authorization: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256' })({ sub: 'alice', exp: 1 })}`,
+        },
+      ),
+      401,
+      /expired/i,
+    ],
+    ['unknown type', await post({ type: 'test.nope', payload: {} }), 400, /unknown job type "test.nope"/],
+    [
+      'not publishable',
+      await post({ type: 'test.internal', payload: {} }),
+      403,
+      /cannot be enqueued over HTTP/,
+    ],
+    [
+      'invalid payload',
+      await post({ type: 'test.greet', payload: { name: '' } }),
+      400,
+      /invalid payload: name must NOT have fewer than 1 characters|name .*1 characters/,
+    ],
+    [
+      'unknown field',
+      await post({ type: 'test.greet', payload: { name: 'A' }, extra: 1 }),
+      400,
+      /additional properties/,
+    ],
+    [
+      'negative delay',
+      await post({ type: 'test.greet', payload: { name: 'A' }, delayMs: -5 }),
+      400,
+      /delayMs/,
+    ],
+    [
+      'bad JSON',
+      await app.inject({
+        method: 'POST',
+        url: '/v1/jobs',
+        headers: { authorization: alice, 'content-type': 'application/json' },
+        payload: '{"type":',
+      }),
+      400,
+      /not valid JSON/,
+    ],
+    [
+      'wrong content type',
+      await app.inject({
+        method: 'POST',
+        url: '/v1/jobs',
+        headers: { authorization: alice, 'content-type': 'text/plain' },
+        payload: 'hello',
+      }),
+      415,
+      /content-type/i,
+    ],
+    [
+      'huge body',
+      await post({ type: 'test.greet', payload: { name: 'x'.repeat(20_000) } }),
+      413,
+      /too large/i,
+    ],
+  ]
+  for (const [what, res, status, message] of cases) {
+    assert.equal(res.statusCode, status, `${what}: ${res.body}`)
+    const body = res.json() as { statusCode: number; error: string; message: string }
+    assert.equal(body.statusCode, status, what)
+    assert.match(body.message, message, what)
+    assert.doesNotMatch(res.body, /at .*\.ts:\d+/, `${what}: no stack traces`)
+  }
+  assert.equal((await queue.stats('default')).ready, 0)
+})
+
+test('http: an unreachable queue is a 503, and readyz says so', async (t) => {
+  useLocalAwsEnvironment()
+  const queue = new SqsQueue({ endpoint: 'http://127.0.0.1:9', autoCreate: true }, { logger: testLogger })
+  const { app } = await appWith(queue)
+  t.after(async () => {
+    await app.close()
+    await queue.close()
+  })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/jobs',
+    headers: { authorization: alice },
+    payload: { type: 'test.greet', payload: { name: 'A' } },
+  })
+  assert.equal(res.statusCode, 503)
+  assert.match((res.json() as { message: string }).message, /the queue is unavailable/)
+  assert.equal(res.headers['retry-after'], '5')
+  assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503)
+  assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
+})
