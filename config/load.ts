@@ -51,6 +51,9 @@ function crossFieldProblems(config: Config): string[] {
   const problems: string[] = []
   if (config.storage?.driver === 's3' && !config.storage.bucket)
     problems.push('S3_BUCKET is required when STORAGE_DRIVER=s3')
+  if (config.app?.env === 'production' && !config.app.jwtSecret) {
+    problems.push('AUTH_JWT_SECRET is required when NODE_ENV=production')
+  }
   return problems
 }
 

@@ -18,6 +18,25 @@ function env<T extends TSchema>(name: string, schema: T, description: string): T
 const WEIGHTS_PATTERN = '^$|^[A-Za-z0-9_-]+:[0-9]+(,[A-Za-z0-9_-]+:[0-9]+)*$'
 
 export const ConfigSchema = Type.Object({
+  app: Type.Object({
+    role: env(
+      'CONVEYOR_ROLE',
+      Type.Enum(['all', 'api', 'worker'], { default: 'all' }),
+      'What this process runs: `all` (API and worker), `api` or `worker`. `npm start -- api` overrides it.',
+    ),
+    env: env('NODE_ENV', Type.String({ default: 'development' }), '`production` requires AUTH_JWT_SECRET.'),
+    host: env('HOST', Type.String({ minLength: 1, default: '127.0.0.1' }), 'Address the API listens on.'),
+    port: env(
+      'PORT',
+      Type.Integer({ minimum: 0, maximum: 65_535, default: 3000 }),
+      'Port the API listens on.',
+    ),
+    jwtSecret: env(
+      'AUTH_JWT_SECRET',
+      Type.Optional(Type.String({ minLength: 32, errorMessage: 'must be at least 32 characters' })),
+      'HS256 secret for API bearer tokens. Unset in development: a random one is made and a demo token printed.',
+    ),
+  }),
   queue: Type.Object({
     driver: env(
       'QUEUE_DRIVER',

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { loadConfig } from '../config/load.ts'
 import { parseWeights } from '../config/schema.ts'
@@ -5,45 +6,84 @@ import { greetJob } from '../handlers/demo.ts'
 import { shippedJobs } from '../handlers/index.ts'
 import { createQueue } from './create-queue.ts'
 import { ConfigError } from './errors.ts'
+import { buildApp } from './http/app.ts'
 import { createLogger } from './logger.ts'
 import { Metrics } from './metrics.ts'
 import { Producer } from './producer.ts'
 import { JobRegistry } from './registry.ts'
 import { Worker } from './worker.ts'
 
-// Entry point: `npm start`. Reads the configuration (and a .env file if there is one), runs a worker,
-// and stops gracefully on SIGTERM / SIGINT.
+// Entry point: `npm start [-- all|api|worker]`. Reads the configuration (and a .env file if there is
+// one), runs the API and/or a worker, and stops gracefully on SIGTERM / SIGINT.
 if (existsSync('.env')) process.loadEnvFile('.env')
+
+function fail(message: string): never {
+  process.stderr.write(`Conveyor cannot start: ${message}\n`)
+  process.exit(1)
+}
 
 let config: ReturnType<typeof loadConfig>
 try {
   config = loadConfig(process.env)
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err
-  process.stderr.write(`Conveyor cannot start: ${err.message}\n`)
-  process.exit(1)
+  fail(err.message)
+}
+const role = process.argv[2] ?? config.app.role
+if (!['all', 'api', 'worker'].includes(role)) fail(`unknown role "${role}": use all, api or worker`)
+if (role === 'api' && config.queue.driver === 'memory') {
+  fail(
+    'role "api" with QUEUE_DRIVER=memory would enqueue jobs that no worker can see (the memory queue lives in one process); use role "all", or QUEUE_DRIVER=sqs|pubsub',
+  )
 }
 
 const log = createLogger({ level: config.log.level })
 const queue = createQueue(config, { logger: log })
 const metrics = new Metrics()
 const registry = new JobRegistry(shippedJobs)
-const worker = new Worker({
-  queue,
-  jobs: registry,
-  logger: log,
-  metrics,
-  concurrency: config.worker.concurrency,
-  leaseMs: config.worker.leaseMs,
-  shutdownGraceMs: config.worker.shutdownGraceMs,
-  weights: parseWeights(config.worker.weights),
-}).start()
+const producer = new Producer({ queue, registry, metrics })
+const stops: (() => Promise<unknown>)[] = []
 
-log.info({ driver: queue.driver }, 'Conveyor is running; Ctrl-C to stop')
+if (role === 'worker' || role === 'all') {
+  const worker = new Worker({
+    queue,
+    jobs: registry,
+    logger: log,
+    metrics,
+    concurrency: config.worker.concurrency,
+    leaseMs: config.worker.leaseMs,
+    shutdownGraceMs: config.worker.shutdownGraceMs,
+    weights: parseWeights(config.worker.weights),
+  }).start()
+  stops.push(() => worker.stop())
+}
 
-if (queue.driver === 'memory') {
-  // Nothing else can reach an in-process queue, so show it working with a few demo jobs.
-  const producer = new Producer({ queue, registry, metrics })
+if (role === 'api' || role === 'all') {
+  const generated = !config.app.jwtSecret
+  const jwtSecret = config.app.jwtSecret ?? randomBytes(32).toString('base64url')
+  const app = await buildApp({
+    services: { queue, registry, producer, metrics, readinessQueue: 'default' },
+    jwtSecret,
+    logger: log,
+  })
+  const url = await app.listen({ host: config.app.host, port: config.app.port })
+  stops.unshift(() => app.close())
+  log.info({ url, driver: queue.driver, role }, 'Conveyor API listening')
+  if (generated) {
+    const token = app.jwt.sign({ sub: 'demo' }, { expiresIn: '12h' })
+    process.stdout.write(
+      `\nAPI: ${url}   (AUTH_JWT_SECRET is unset: a random secret was made for this run)\n` +
+        `Demo token (user "demo", 12 h):\n  ${token}\n` +
+        `Try:\n  curl -s -X POST ${url}/v1/jobs -H "authorization: Bearer ${token}" -H 'content-type: application/json' \\\n` +
+        `    -d '{"type":"demo.greet","payload":{"name":"Ada"}}'\n\n`,
+    )
+  }
+}
+
+log.info({ driver: queue.driver, role }, 'Conveyor is running; Ctrl-C to stop')
+
+if (queue.driver === 'memory' && role === 'all') {
+  // A few demo jobs, to show the worker, a retry and a delay in the logs.
   for (const name of ['Ada', 'Grace', 'Linus']) await producer.enqueue(greetJob, { name })
   await producer.enqueue(greetJob, { name: 'Flaky Fred', flaky: true })
   await producer.enqueue(greetJob, { name: 'Later Lin' }, { delayMs: 2_000 })
@@ -58,7 +98,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     if (stopping) return
     stopping = true
     log.info({ signal }, 'draining')
-    await worker.stop()
+    for (const stop of stops) await stop()
     await queue.close()
     clearInterval(keepAlive)
     log.info('stopped')

@@ -48,3 +48,22 @@ test('config: every setting documents its variable, default and purpose', () => 
     assert.ok(s.description.length > 10, `${s.env} needs a description`)
   }
 })
+
+test('config: production needs a real JWT secret; a short one is refused', () => {
+  assert.throws(
+    () => loadConfig({ NODE_ENV: 'production' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.includes('AUTH_JWT_SECRET is required when NODE_ENV=production'),
+  )
+  assert.throws(
+    () => loadConfig({ AUTH_JWT_SECRET: 'short' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.some((p) => p.startsWith('AUTH_JWT_SECRET must be at least 32 characters')),
+  )
+  assert.equal(
+    loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) }).app.jwtSecret,
+    'x'.repeat(32),
+  )
+})

@@ -10,13 +10,11 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       await queue.stats(readinessQueue)
       return { status: 'ready', queue: queue.driver }
     } catch (err) {
-      return reply
-        .code(503)
-        .send({
-          statusCode: 503,
-          error: 'Service Unavailable',
-          message: `queue not reachable: ${(err as Error).message}`,
-        })
+      return reply.code(503).send({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: `queue not reachable: ${(err as Error).message}`,
+      })
     }
   })
 

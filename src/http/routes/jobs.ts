@@ -35,13 +35,11 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
           .code(400)
           .send({ statusCode: 400, error: 'Bad Request', message: `unknown job type "${type}"` })
       if (!job.publishable) {
-        return reply
-          .code(403)
-          .send({
-            statusCode: 403,
-            error: 'Forbidden',
-            message: `job type "${type}" cannot be enqueued over HTTP`,
-          })
+        return reply.code(403).send({
+          statusCode: 403,
+          error: 'Forbidden',
+          message: `job type "${type}" cannot be enqueued over HTTP`,
+        })
       }
       const problems = job.validate(payload)
       if (problems.length > 0) {
