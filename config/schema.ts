@@ -31,6 +31,11 @@ export const ConfigSchema = Type.Object({
       Type.Integer({ minimum: 0, maximum: 65_535, default: 3000 }),
       'Port the API listens on.',
     ),
+    rateLimitPerMinute: env(
+      'RATE_LIMIT_PER_MINUTE',
+      Type.Integer({ minimum: 1, maximum: 1_000_000, default: 120 }),
+      'API requests per user per minute on /v1; more get 429 with Retry-After.',
+    ),
     jwtSecret: env(
       'AUTH_JWT_SECRET',
       Type.Optional(Type.String({ minLength: 32, errorMessage: 'must be at least 32 characters' })),

@@ -65,6 +65,7 @@ if (role === 'api' || role === 'all') {
     services: { queue, registry, producer, metrics, readinessQueue: 'default' },
     jwtSecret,
     logger: log,
+    rateLimitPerMinute: config.app.rateLimitPerMinute,
   })
   const url = await app.listen({ host: config.app.host, port: config.app.port })
   stops.unshift(() => app.close())

@@ -193,3 +193,58 @@ test('http: an unreachable queue is a 503, and readyz says so', async (t) => {
   assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503)
   assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
 })
+
+test('http: requests are rate limited per user (429 with Retry-After); others are not affected', async (t) => {
+  const queue = new MemoryQueue()
+  const registry = new JobRegistry([greet])
+  const app = await buildApp({
+    services: {
+      queue,
+      registry,
+      metrics: new Metrics(),
+      producer: new Producer({ queue, registry }),
+      readinessQueue: 'default',
+    },
+    jwtSecret: SECRET,
+    logger: testLogger,
+    rateLimitPerMinute: 3,
+  })
+  t.after(async () => {
+    await app.close()
+    await queue.close()
+  })
+  const bob = `Bearer ${sign({ sub: 'bob' })}`
+  const post = (authorization: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      headers: { authorization },
+      payload: { type: 'test.greet', payload: { name: 'A' } },
+    })
+  for (let i = 0; i < 3; i++) assert.equal((await post(alice)).statusCode, 202)
+  const limited = await post(alice)
+  assert.equal(limited.statusCode, 429)
+  assert.match((limited.json() as { message: string }).message, /rate limit of 3 requests per minute/)
+  assert.ok(Number(limited.headers['retry-after']) > 0)
+  assert.equal((await post(bob)).statusCode, 202, 'another user has their own allowance')
+  assert.equal((await queue.stats('default')).ready, 4)
+})
+
+test('http: the OpenAPI document is generated from the route schemas', async (t) => {
+  const queue = new MemoryQueue()
+  const { app } = await appWith(queue)
+  t.after(async () => {
+    await app.close()
+    await queue.close()
+  })
+  const res = await app.inject({ method: 'GET', url: '/openapi.json' })
+  assert.equal(res.statusCode, 200)
+  const doc = res.json() as {
+    openapi: string
+    paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>
+  }
+  assert.match(doc.openapi, /^3\./)
+  const post = doc.paths['/v1/jobs']?.post
+  assert.ok(post?.requestBody, 'POST /v1/jobs documents its body')
+  assert.deepEqual(Object.keys(post.responses).sort(), ['202', '400', '401', '403', '429', '503'])
+})

@@ -1,3 +1,5 @@
+import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from '../logger.ts'
@@ -14,6 +16,8 @@ export interface AppOptions {
   logger?: Logger
   /** Largest request body in bytes. Default 1 MiB. */
   bodyLimit?: number
+  /** Requests per user per minute on /v1. Default 120. */
+  rateLimitPerMinute?: number
 }
 
 /** The HTTP API, ready for `inject` in tests or `listen` in the entry point. */
@@ -30,7 +34,32 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain')
   await app.register(servicesPlugin, { services: options.services })
   await app.register(authPlugin, { secret: options.jwtSecret })
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Conveyor API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+  })
   await app.register(healthRoutes)
-  await app.register(jobRoutes, { prefix: '/v1' })
+  await app.register(
+    async (v1) => {
+      // Authenticate first, so the rate limit counts per user (the token's sub), not per address.
+      v1.addHook('onRequest', v1.authenticate)
+      await v1.register(rateLimit, {
+        max: options.rateLimitPerMinute ?? 120,
+        timeWindow: 60_000,
+        keyGenerator: (request) => `user:${request.user.sub}`,
+        errorResponseBuilder: (_request, context) => ({
+          statusCode: 429,
+          error: 'Too Many Requests',
+          message: `rate limit of ${context.max} requests per minute reached; retry in ${Math.ceil(context.ttl / 1000)} s`,
+        }),
+      })
+      await v1.register(jobRoutes)
+    },
+    { prefix: '/v1' },
+  )
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

@@ -21,10 +21,17 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/jobs',
     {
       schema: {
+        summary: 'Enqueue a job of a type that is publishable over HTTP',
         body: EnqueueBody,
-        response: { 202: Accepted, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+        response: {
+          202: Accepted,
+          400: ErrorBody,
+          401: ErrorBody,
+          403: ErrorBody,
+          429: ErrorBody,
+          503: ErrorBody,
+        },
       },
-      preHandler: app.authenticate,
     },
     async (request, reply) => {
       const { registry, producer } = app.conveyor
