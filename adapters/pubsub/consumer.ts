@@ -59,11 +59,12 @@ export class PubSubConsumer implements Consumer {
     })
     subscription.on('message', (m: Message) => void this.#receive(m))
     subscription.on('error', (err: Error) => {
-      this.#backend.log.warn({ err, queue: this.queue }, 'Pub/Sub subscription error')
-      // The client retries transient errors itself; on one it gives up on (the subscription is gone,
-      // e.g. a restarted emulator), it stops streaming: open a new one once the resources are back.
-      const gone = (err as { code?: number }).code === 5 // NOT_FOUND
-      if ((gone || !subscription.isOpen) && !this.#closed) void this.#reopen(subscription)
+      // The client retries transient errors by itself and emits 'error' only for one it gives up on
+      // (the subscription is gone, e.g. a restarted emulator): then open a new one once the resources
+      // are back. Errors from a subscription already replaced are stale.
+      if (subscription !== this.#subscription || this.#closed) return
+      this.#backend.log.warn({ err, queue: this.queue }, 'Pub/Sub subscription failed; reopening it')
+      void this.#reopen(subscription)
     })
     this.#subscription = subscription
   }
