@@ -2,13 +2,13 @@ import { type Attributes, type Message, PubSub, v1 } from '@google-cloud/pubsub'
 import type { google } from '@google-cloud/pubsub/build/protos/protos.js'
 import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
 import { type Clock, systemClock } from '../../src/clock.ts'
+import { type DeadLetterSource, peekDeadLetters, redriveDeadLetters } from '../../src/dead-letter-browser.ts'
 import {
   type DeadLetterInfo,
   type DeadLetterReason,
   decodeEnvelope,
   type Envelope,
   encodeEnvelope,
-  freshCopy,
   tryDecodeEnvelope,
 } from '../../src/envelope.ts'
 import { MalformedMessageError, QueueClosedError } from '../../src/errors.ts'
@@ -119,52 +119,27 @@ export class PubSubQueue implements Queue, RawSender {
   }
 
   async peekDeadLetters(queue: string, limit = 100): Promise<DeadLetter[]> {
-    const names = await this.names(queue)
-    const seen = new Map<string, DeadLetter>()
-    const ackIds: string[] = []
-    for (let round = 0; round < 50 && seen.size < limit; round++) {
-      const messages = await this.pull(names.dlqSubscription, Math.min(100, limit), true)
-      let fresh = 0
-      for (const m of messages) {
-        ackIds.push(m.ackId!)
-        if (seen.has(m.message!.messageId!)) continue
-        fresh++
-        seen.set(m.message!.messageId!, await this.#readDeadLetter(queue, m))
-      }
-      if (fresh === 0) break
-    }
-    await this.release(names.dlqSubscription, ackIds)
-    return [...seen.values()].sort((a, b) => a.info.at - b.info.at).slice(0, limit)
+    return peekDeadLetters(await this.#deadLetterSource(queue, Math.min(100, limit)), limit)
   }
 
   async redrive(queue: string, options: RedriveOptions = {}): Promise<number> {
+    return redriveDeadLetters(await this.#deadLetterSource(queue, 100), this.#claims, queue, options)
+  }
+
+  /** The `-dlq-sub` subscription as the dead-letter tools see it. */
+  async #deadLetterSource(queue: string, batch: number): Promise<DeadLetterSource<ReceivedMessage>> {
     const names = await this.names(queue)
-    const wanted = options.ids ? new Set(options.ids) : undefined
-    const limit = options.limit ?? Number.POSITIVE_INFINITY
-    const passedOver = new Map<string, string>()
-    let moved = 0
-    while (moved < limit) {
-      const messages = await this.pull(names.dlqSubscription, 100, true)
-      if (messages.length === 0) break
-      let progress = false
-      for (const m of messages) {
-        const letter = await this.#readDeadLetter(queue, m)
-        if (moved >= limit || (wanted && !wanted.has(letter.id))) {
-          if (!passedOver.has(m.message!.messageId!)) progress = true
-          passedOver.set(m.message!.messageId!, m.ackId!)
-          continue
-        }
-        const body = letter.envelope ? encodeEnvelope(freshCopy(letter.envelope)) : letter.body
-        const wire = letter.envelope ? await this.#claims.wrap(queue, letter.id, body) : { body }
-        await this.publishWire(names.topic, Buffer.from(wire.body), {})
+    return {
+      receive: () => this.pull(names.dlqSubscription, batch, true),
+      messageId: (m) => m.message!.messageId!,
+      handle: (m) => m.ackId!,
+      read: (m) => this.#readDeadLetter(queue, m),
+      release: (ackIds) => this.release(names.dlqSubscription, ackIds),
+      moveBack: async (m, body) => {
+        await this.publishWire(names.topic, Buffer.from(body), {})
         await this.acknowledge(names.dlqSubscription, [m.ackId!])
-        moved++
-        progress = true
-      }
-      if (!progress) break
+      },
     }
-    await this.release(names.dlqSubscription, [...passedOver.values()])
-    return moved
   }
 
   async close(): Promise<void> {

@@ -10,13 +10,13 @@ import {
 } from '@aws-sdk/client-sqs'
 import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
 import { type Clock, systemClock } from '../../src/clock.ts'
+import { type DeadLetterSource, peekDeadLetters, redriveDeadLetters } from '../../src/dead-letter-browser.ts'
 import {
   type DeadLetterInfo,
   type DeadLetterReason,
   decodeEnvelope,
   type Envelope,
   encodeEnvelope,
-  freshCopy,
   tryDecodeEnvelope,
 } from '../../src/envelope.ts'
 import {
@@ -142,55 +142,29 @@ export class SqsQueue implements Queue, RawSender {
   }
 
   async peekDeadLetters(queue: string, limit = 100): Promise<DeadLetter[]> {
-    const { dlqUrl } = await this.urls(queue)
-    const seen = new Map<string, DeadLetter>()
-    const handles: string[] = []
-    // SQS has no peek: receive with a short visibility, then make them visible again at once.
-    for (let round = 0; round < 50 && seen.size < limit; round++) {
-      const messages = await this.#receiveAll(dlqUrl, 5)
-      let fresh = 0
-      for (const m of messages) {
-        handles.push(m.ReceiptHandle!)
-        if (seen.has(m.MessageId!)) continue
-        fresh++
-        seen.set(m.MessageId!, await this.#readDeadLetter(queue, m))
-      }
-      if (fresh === 0) break
-    }
-    await Promise.all(handles.map((h) => this.#changeVisibility(dlqUrl, h, 0).catch(() => undefined)))
-    return [...seen.values()].sort((a, b) => a.info.at - b.info.at).slice(0, limit)
+    return peekDeadLetters(await this.#deadLetterSource(queue), limit)
   }
 
   async redrive(queue: string, options: RedriveOptions = {}): Promise<number> {
+    return redriveDeadLetters(await this.#deadLetterSource(queue), this.#claims, queue, options)
+  }
+
+  /** The DLQ as the dead-letter tools see it: receives hide messages 5 s (30 s to move them). */
+  async #deadLetterSource(queue: string): Promise<DeadLetterSource<Message>> {
     const { url, dlqUrl } = await this.urls(queue)
-    const wanted = options.ids ? new Set(options.ids) : undefined
-    const limit = options.limit ?? Number.POSITIVE_INFINITY
-    const passedOver = new Map<string, string>()
-    let moved = 0
-    while (moved < limit) {
-      const messages = await this.#receiveAll(dlqUrl, 30)
-      if (messages.length === 0) break
-      let progress = false
-      for (const m of messages) {
-        const letter = await this.#readDeadLetter(queue, m)
-        if (moved >= limit || (wanted && !wanted.has(letter.id))) {
-          if (!passedOver.has(m.MessageId!)) progress = true
-          passedOver.set(m.MessageId!, m.ReceiptHandle!)
-          continue
-        }
-        const body = letter.envelope ? encodeEnvelope(freshCopy(letter.envelope)) : letter.body
-        const wire = letter.envelope ? await this.#claims.wrap(queue, letter.id, body) : { body }
-        await this.#sender(url).add({ body: wire.body, delaySeconds: 0 })
+    return {
+      receive: (forRedrive) => this.#receiveAll(dlqUrl, forRedrive ? 30 : 5),
+      messageId: (m) => m.MessageId!,
+      handle: (m) => m.ReceiptHandle!,
+      read: (m) => this.#readDeadLetter(queue, m),
+      release: async (handles) => {
+        await Promise.all(handles.map((h) => this.#changeVisibility(dlqUrl, h, 0).catch(() => undefined)))
+      },
+      moveBack: async (m, body) => {
+        await this.#sender(url).add({ body, delaySeconds: 0 })
         await this.#deleter(dlqUrl).add(m.ReceiptHandle!)
-        moved++
-        progress = true
-      }
-      if (!progress) break
+      },
     }
-    await Promise.all(
-      [...passedOver.values()].map((h) => this.#changeVisibility(dlqUrl, h, 0).catch(() => undefined)),
-    )
-    return moved
   }
 
   async close(): Promise<void> {
