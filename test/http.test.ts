@@ -27,7 +27,7 @@ const greet = defineJob({
 })
 const internal = defineJob({ type: 'test.internal', schema: Type.Object({}), handle: () => {} })
 
-async function appWith(queue: Queue) {
+async function appWith(queue: Queue, options: { rateLimitPerMinute?: number } = {}) {
   const registry = new JobRegistry([greet, internal])
   const metrics = new Metrics()
   const app = await buildApp({
@@ -41,6 +41,7 @@ async function appWith(queue: Queue) {
     jwtSecret: SECRET,
     logger: testLogger,
     bodyLimit: 16 * 1024,
+    ...options,
   })
   return { app, registry, metrics }
 }
@@ -196,19 +197,7 @@ test('http: an unreachable queue is a 503, and readyz says so', async (t) => {
 
 test('http: requests are rate limited per user (429 with Retry-After); others are not affected', async (t) => {
   const queue = new MemoryQueue()
-  const registry = new JobRegistry([greet])
-  const app = await buildApp({
-    services: {
-      queue,
-      registry,
-      metrics: new Metrics(),
-      producer: new Producer({ queue, registry }),
-      readinessQueue: 'default',
-    },
-    jwtSecret: SECRET,
-    logger: testLogger,
-    rateLimitPerMinute: 3,
-  })
+  const { app } = await appWith(queue, { rateLimitPerMinute: 3 })
   t.after(async () => {
     await app.close()
     await queue.close()
