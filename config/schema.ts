@@ -36,6 +36,13 @@ export const ConfigSchema = Type.Object({
       Type.Integer({ minimum: 1, maximum: 1_000_000, default: 120 }),
       'API requests per user per minute on /v1; more get 429 with Retry-After.',
     ),
+    url: env(
+      'APP_URL',
+      Type.Optional(
+        Type.String({ pattern: '^https?://[^/]+(/.*)?$', errorMessage: 'must be an http(s) URL' }),
+      ),
+      'Public base URL of the API, used in links in emails. Default: `http://HOST:PORT`.',
+    ),
     jwtSecret: env(
       'AUTH_JWT_SECRET',
       Type.Optional(Type.String({ minLength: 32, errorMessage: 'must be at least 32 characters' })),
@@ -149,6 +156,23 @@ export const ConfigSchema = Type.Object({
       'S3 endpoint override (an emulator). Default: AWS.',
     ),
   }),
+  exports: Type.Object({
+    ttlHours: env(
+      'EXPORT_TTL_HOURS',
+      Type.Number({ exclusiveMinimum: 0, maximum: 24 * 366, default: 168 }),
+      'Hours an export can be downloaded; then it reads `expired` and the cleanup job deletes it.',
+    ),
+    pdfMaxRows: env(
+      'EXPORT_PDF_MAX_ROWS',
+      Type.Integer({ minimum: 1, maximum: 100_000, default: 20_000 }),
+      'Most rows in a PDF export (pdfmake builds the whole document in memory); larger requests get 400 and a pointer to CSV.',
+    ),
+    maxActivePerUser: env(
+      'EXPORT_MAX_ACTIVE_PER_USER',
+      Type.Integer({ minimum: 1, maximum: 1000, default: 3 }),
+      'Exports one user may have queued or running at once; more get 429.',
+    ),
+  }),
   mail: Type.Object({
     driver: env(
       'MAIL_DRIVER',
@@ -164,6 +188,11 @@ export const ConfigSchema = Type.Object({
       'AWS_ENDPOINT_URL_SES',
       Type.Optional(Type.String({ pattern: '^https?://', errorMessage: 'must be an http(s) URL' })),
       'SES endpoint override (an emulator). Default: AWS.',
+    ),
+    perRecipientPerHour: env(
+      'MAIL_PER_RECIPIENT_PER_HOUR',
+      Type.Integer({ minimum: 1, maximum: 100_000, default: 10 }),
+      'Most emails one address receives per hour (per worker process); more are dead-lettered with the reason.',
     ),
     sesMaxSendRate: env(
       'SES_MAX_SEND_RATE',

@@ -1,5 +1,96 @@
+import type { Config } from '../config/schema.ts'
+import type { Clock } from '../src/clock.ts'
 import type { JobDefinition } from '../src/job.ts'
+import type { Mailer } from '../src/mail/mailer.ts'
+import type { Producer } from '../src/producer.ts'
+import type { Schedule } from '../src/scheduler.ts'
+import { createMailer, createObjectStore } from '../src/services.ts'
+import type { ObjectStore } from '../src/storage/object-store.ts'
 import { greetJob } from './demo.ts'
+import { exportReadyEmailJob, weeklySummaryEmailJob, welcomeEmailJob } from './email/jobs.ts'
+import { RecipientLimit } from './email/recipient-limit.ts'
+import { EmailSender } from './email/sender.ts'
+import { EmailTemplates } from './email/templates.ts'
+import { activitiesKind } from './exports/activities.ts'
+import { exportBuildJob, exportCleanupJob } from './exports/jobs.ts'
+import { type ExportKind, ExportKinds } from './exports/kind.ts'
+import { DownloadLinks } from './exports/links.ts'
+import { ExportService } from './exports/service.ts'
 
-/** Every job type Conveyor ships; the entry point registers them and provisioning creates their queues. */
-export const shippedJobs: JobDefinition[] = [greetJob]
+export interface HandlerOptions {
+  store: ObjectStore
+  mailer: Mailer
+  /** Enqueues follow-up jobs (build after request, email after build); its registry gets `jobs`. */
+  producer: Producer
+  /** AUTH_JWT_SECRET: download links are signed with a key derived from it. */
+  secret: string
+  /** APP_URL: the base of links in emails. */
+  appUrl: string
+  /** EXPORT_TTL_HOURS, in ms. */
+  exportTtlMs: number
+  pdfMaxRows: number
+  maxActiveExportsPerUser: number
+  emailsPerRecipientPerHour: number
+  /** Export kinds offered. Default: the demo `activities`. */
+  kinds?: ExportKind[]
+  clock?: Clock
+}
+
+export interface Handlers {
+  /** Every job type Conveyor ships; register them all (the entry point and provisioning do). */
+  jobs: JobDefinition[]
+  /** What the worker's scheduler enqueues. */
+  schedules: Schedule[]
+  exports: ExportService
+  email: EmailSender
+}
+
+/** Conveyor's shipped handlers, wired to one set of services. */
+export function createHandlers(options: HandlerOptions): Handlers {
+  const links = new DownloadLinks({ secret: options.secret, appUrl: options.appUrl })
+  const exports = new ExportService({
+    store: options.store,
+    kinds: new ExportKinds(options.kinds ?? [activitiesKind as unknown as ExportKind]),
+    producer: options.producer,
+    links,
+    ttlMs: options.exportTtlMs,
+    pdfMaxRows: options.pdfMaxRows,
+    maxActivePerUser: options.maxActiveExportsPerUser,
+    ...(options.clock ? { clock: options.clock } : {}),
+  })
+  const email = new EmailSender({
+    mailer: options.mailer,
+    templates: new EmailTemplates({ appUrl: options.appUrl }),
+    limit: new RecipientLimit(options.emailsPerRecipientPerHour, options.clock),
+  })
+  const jobs: JobDefinition[] = [
+    greetJob,
+    exportBuildJob(exports, options.producer),
+    exportCleanupJob(exports),
+    welcomeEmailJob(email),
+    weeklySummaryEmailJob(email),
+    exportReadyEmailJob(email, exports),
+  ] as JobDefinition[]
+  const schedules: Schedule[] = [
+    { name: 'exports-cleanup', cron: '17 * * * *', job: 'exports.cleanup', payload: {} },
+  ]
+  return { jobs, schedules, exports, email }
+}
+
+/** The shipped handlers for a loaded configuration (STORAGE_*, MAIL_*, EXPORT_*). */
+export function handlersFromConfig(
+  config: Config,
+  options: { producer: Producer; secret: string; appUrl: string; mailer?: Mailer; store?: ObjectStore },
+): Handlers {
+  return createHandlers({
+    store: options.store ?? createObjectStore(config),
+    mailer: options.mailer ?? createMailer(config),
+    producer: options.producer,
+    secret: options.secret,
+    appUrl: options.appUrl,
+    exportTtlMs: config.exports.ttlHours * 3_600_000,
+    pdfMaxRows: config.exports.pdfMaxRows,
+    maxActiveExportsPerUser: config.exports.maxActivePerUser,
+    emailsPerRecipientPerHour: config.mail.perRecipientPerHour,
+  })
+}

@@ -5,11 +5,13 @@
 // S3: the bucket, if S3_BUCKET.
 // Works against a real account and against the emulators (`npm run emulators` prints the variables).
 import { CreateBucketCommand } from '@aws-sdk/client-s3'
+import { MemoryQueue } from '../adapters/memory/index.ts'
 import { PubSubQueue } from '../adapters/pubsub/index.ts'
 import { SqsQueue } from '../adapters/sqs/index.ts'
 import { loadConfig } from '../config/load.ts'
-import { shippedJobs } from '../handlers/index.ts'
+import { handlersFromConfig } from '../handlers/index.ts'
 import { ConfigError } from '../src/errors.ts'
+import { Producer } from '../src/producer.ts'
 import { JobRegistry } from '../src/registry.ts'
 import { createS3Client } from '../src/services.ts'
 
@@ -22,9 +24,15 @@ try {
   process.exit(1)
 }
 
+// Only the jobs' queue names are needed here; nothing is sent through this producer.
+const shipped = handlersFromConfig(config, {
+  producer: new Producer({ queue: new MemoryQueue() }),
+  secret: 'provisioning-does-not-sign-links',
+  appUrl: config.app.url ?? 'http://localhost',
+})
 const queues = [
   ...new Set([
-    ...new JobRegistry(shippedJobs).queues(),
+    ...new JobRegistry(shipped.jobs).queues(),
     ...(process.env.QUEUES ?? '').split(',').filter(Boolean),
   ]),
 ]

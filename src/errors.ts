@@ -142,3 +142,10 @@ export class ObjectNotFoundError extends ConveyorError {
     this.key = key
   }
 }
+
+/** A per-user limit was reached (e.g. exports queued or running at once); the API answers 429. */
+export class LimitExceededError extends ConveyorError {
+  constructor(message: string, options: ConveyorErrorOptions = {}) {
+    super('LIMIT_EXCEEDED', message, options)
+  }
+}

@@ -3,14 +3,17 @@ import { existsSync } from 'node:fs'
 import { loadConfig } from '../config/load.ts'
 import { parseWeights } from '../config/schema.ts'
 import { greetJob } from '../handlers/demo.ts'
-import { shippedJobs } from '../handlers/index.ts'
+import { handlersFromConfig } from '../handlers/index.ts'
 import { createQueue } from './create-queue.ts'
 import { ConfigError } from './errors.ts'
 import { buildApp } from './http/app.ts'
 import { createLogger } from './logger.ts'
+import { OutboxMailer } from './mail/outbox.ts'
 import { Metrics } from './metrics.ts'
 import { Producer } from './producer.ts'
 import { JobRegistry } from './registry.ts'
+import { Scheduler } from './scheduler.ts'
+import { createMailer } from './services.ts'
 import { Worker } from './worker.ts'
 
 // Entry point: `npm start [-- all|api|worker]`. Reads the configuration (and a .env file if there is
@@ -37,11 +40,25 @@ if (role === 'api' && config.queue.driver === 'memory') {
   )
 }
 
+if (role !== 'all' && !config.app.jwtSecret) {
+  fail(
+    `role "${role}" needs AUTH_JWT_SECRET: API and worker processes sign and check download links with it, so they must share one`,
+  )
+}
+
 const log = createLogger({ level: config.log.level })
 const queue = createQueue(config, { logger: log })
 const metrics = new Metrics()
-const registry = new JobRegistry(shippedJobs)
+const registry = new JobRegistry()
 const producer = new Producer({ queue, registry, metrics })
+const generatedSecret = !config.app.jwtSecret
+const jwtSecret = config.app.jwtSecret ?? randomBytes(32).toString('base64url')
+const appUrl =
+  config.app.url ??
+  `http://${config.app.host.includes(':') ? `[${config.app.host}]` : config.app.host}:${config.app.port}`
+const mailer = createMailer(config)
+const handlers = handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
+for (const job of handlers.jobs) registry.register(job)
 const stops: (() => Promise<unknown>)[] = []
 
 if (role === 'worker' || role === 'all') {
@@ -55,14 +72,23 @@ if (role === 'worker' || role === 'all') {
     shutdownGraceMs: config.worker.shutdownGraceMs,
     weights: parseWeights(config.worker.weights),
   }).start()
+  const scheduler = new Scheduler({ producer, logger: log, schedules: handlers.schedules }).start()
+  stops.push(async () => scheduler.stop())
   stops.push(() => worker.stop())
 }
 
 if (role === 'api' || role === 'all') {
-  const generated = !config.app.jwtSecret
-  const jwtSecret = config.app.jwtSecret ?? randomBytes(32).toString('base64url')
+  const outbox = mailer instanceof OutboxMailer && config.app.env !== 'production' ? mailer : undefined
   const app = await buildApp({
-    services: { queue, registry, producer, metrics, readinessQueue: 'default' },
+    services: {
+      queue,
+      registry,
+      producer,
+      metrics,
+      readinessQueue: 'default',
+      exports: handlers.exports,
+      ...(outbox ? { outbox } : {}),
+    },
     jwtSecret,
     logger: log,
     rateLimitPerMinute: config.app.rateLimitPerMinute,
@@ -70,13 +96,17 @@ if (role === 'api' || role === 'all') {
   const url = await app.listen({ host: config.app.host, port: config.app.port })
   stops.unshift(() => app.close())
   log.info({ url, driver: queue.driver, role }, 'Conveyor API listening')
-  if (generated) {
-    const token = app.jwt.sign({ sub: 'demo' }, { expiresIn: '12h' })
+  if (generatedSecret) {
+    const token = app.jwt.sign({ sub: 'demo', email: 'demo@example.com' }, { expiresIn: '12h' })
+    const auth = `-H "authorization: Bearer ${token}"`
     process.stdout.write(
       `\nAPI: ${url}   (AUTH_JWT_SECRET is unset: a random secret was made for this run)\n` +
-        `Demo token (user "demo", 12 h):\n  ${token}\n` +
-        `Try:\n  curl -s -X POST ${url}/v1/jobs -H "authorization: Bearer ${token}" -H 'content-type: application/json' \\\n` +
-        `    -d '{"type":"demo.greet","payload":{"name":"Ada"}}'\n\n`,
+        `Demo token (user "demo", demo@example.com, 12 h):\n  ${token}\n` +
+        `Try:\n  curl -s -X POST ${url}/v1/exports ${auth} -H 'content-type: application/json' \\\n` +
+        `    -d '{"kind":"activities","format":"csv","params":{"rows":100000}}'\n` +
+        `  curl -s ${url}/v1/exports ${auth}\n` +
+        `  curl -s ${url}/v1/activities/export.csv ${auth}\n` +
+        (outbox ? `Emails: ${url}/dev/outbox    API description: ${url}/openapi.json\n\n` : '\n'),
     )
   }
 }
@@ -88,7 +118,16 @@ if (queue.driver === 'memory' && role === 'all') {
   for (const name of ['Ada', 'Grace', 'Linus']) await producer.enqueue(greetJob, { name })
   await producer.enqueue(greetJob, { name: 'Flaky Fred', flaky: true })
   await producer.enqueue(greetJob, { name: 'Later Lin' }, { delayMs: 2_000 })
-  log.info('enqueued 5 demo jobs (one fails once and retries, one is delayed 2 s)')
+  await producer.enqueue('email.welcome', { to: 'demo@example.com', name: 'Demo' })
+  const demoExport = await handlers.exports.request(
+    'demo',
+    { kind: 'activities', format: 'csv', params: { rows: 10_000 } },
+    'demo@example.com',
+  )
+  log.info(
+    { exportId: demoExport.id },
+    'enqueued demo jobs: 5 greetings (one fails once and retries, one is delayed 2 s), a welcome email and a CSV export for user "demo"',
+  )
 }
 
 // A service stays up until told to stop, even with nothing to do.

@@ -5,8 +5,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from '../logger.ts'
 import { authPlugin } from './auth.ts'
 import { installErrorHandler } from './errors.ts'
+import { activityRoutes } from './routes/activities.ts'
+import { devOutboxRoutes } from './routes/dev-outbox.ts'
+import { exportRoutes } from './routes/exports.ts'
 import { healthRoutes } from './routes/health.ts'
 import { jobRoutes } from './routes/jobs.ts'
+import { linkRoutes } from './routes/links.ts'
 import { type ConveyorServices, servicesPlugin } from './services.ts'
 
 export interface AppOptions {
@@ -26,6 +30,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // pino's Logger is Fastify's logger; the cast only joins the two packages' type declarations.
     loggerInstance: options.logger as FastifyBaseLogger | undefined,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // Download-link tokens in /links/exports/:token are about 250 characters.
+    routerOptions: { maxParamLength: 1024 },
     // Unknown fields are refused, not silently dropped; every problem is reported.
     ajv: { customOptions: { allErrors: true, removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -57,9 +63,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         }),
       })
       await v1.register(jobRoutes)
+      const { exports } = options.services
+      if (exports) {
+        await v1.register(exportRoutes(exports))
+        const activities = exports.kinds.get('activities')
+        if (activities) await v1.register(activityRoutes(activities))
+      }
     },
     { prefix: '/v1' },
   )
+  if (options.services.exports) await app.register(linkRoutes(options.services.exports))
+  if (options.services.outbox) await app.register(devOutboxRoutes(options.services.outbox))
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

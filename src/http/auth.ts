@@ -4,8 +4,9 @@ import fp from 'fastify-plugin'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: { sub: string }
-    user: { sub: string }
+    /** `sub` is the user; `email`, when present, is where "export ready" emails go. */
+    payload: { sub: string; email?: string }
+    user: { sub: string; email?: string }
   }
 }
 

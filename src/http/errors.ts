@@ -1,6 +1,6 @@
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import Type from 'typebox'
-import { InvalidPayloadError, QueueFullError, QueueUnavailableError } from '../errors.ts'
+import { InvalidPayloadError, LimitExceededError, QueueFullError, QueueUnavailableError } from '../errors.ts'
 
 /** The body of every error response. */
 export const ErrorBody = Type.Object({
@@ -14,11 +14,18 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  409: 'Conflict',
+  410: 'Gone',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+}
+
+/** A JSON error reply: `return sendError(reply, 404, 'no export ...')`. */
+export function sendError(reply: FastifyReply, statusCode: number, message: string): FastifyReply {
+  return reply.code(statusCode).send({ statusCode, error: STATUS_TEXT[statusCode] ?? 'Error', message })
 }
 
 /** Every error is JSON `{ statusCode, error, message }`; bad input is a 4xx that says what is wrong, never a 500. */
@@ -31,6 +38,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       message = err.message // Fastify's own sentence names the part and field: "body/delayMs must be >= 0"
     } else if (err instanceof InvalidPayloadError) {
       status = 400
+    } else if (err instanceof LimitExceededError) {
+      status = 429
     } else if (err instanceof QueueUnavailableError || err instanceof QueueFullError) {
       status = 503
       reply.header('retry-after', '5')

@@ -1,4 +1,6 @@
 import fp from 'fastify-plugin'
+import type { ExportService } from '../../handlers/exports/service.ts'
+import type { OutboxMailer } from '../mail/outbox.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Producer } from '../producer.ts'
 import type { Queue } from '../queue.ts'
@@ -12,6 +14,10 @@ export interface ConveyorServices {
   metrics: Metrics
   /** A queue that readyz checks (it must answer stats()). */
   readinessQueue: string
+  /** The export workflow; without it the /v1/exports and /v1/activities routes are not registered. */
+  exports?: ExportService
+  /** The development outbox, served at /dev/outbox; leave it out in production. */
+  outbox?: OutboxMailer
 }
 
 declare module 'fastify' {

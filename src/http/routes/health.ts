@@ -1,21 +1,23 @@
 import type { FastifyInstance } from 'fastify'
+import { sendError } from '../errors.ts'
 
-/** /healthz (the process answers), /readyz (the queue answers), /metrics (Prometheus text). */
+/** /healthz (the process answers), /readyz (the queue and the object store answer), /metrics (Prometheus text). */
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get('/healthz', async () => ({ status: 'ok' }))
 
   app.get('/readyz', async (_request, reply) => {
-    const { queue, readinessQueue } = app.conveyor
+    const { queue, readinessQueue, exports } = app.conveyor
     try {
       await queue.stats(readinessQueue)
-      return { status: 'ready', queue: queue.driver }
     } catch (err) {
-      return reply.code(503).send({
-        statusCode: 503,
-        error: 'Service Unavailable',
-        message: `queue not reachable: ${(err as Error).message}`,
-      })
+      return sendError(reply, 503, `queue not reachable: ${(err as Error).message}`)
     }
+    try {
+      await exports?.store.head('readyz-probe')
+    } catch (err) {
+      return sendError(reply, 503, `object store not reachable: ${(err as Error).message}`)
+    }
+    return { status: 'ready', queue: queue.driver, ...(exports ? { store: exports.store.driver } : {}) }
   })
 
   app.get('/metrics', async (_request, reply) => {

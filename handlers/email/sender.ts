@@ -1,0 +1,36 @@
+import { NonRetryableError } from '../../src/errors.ts'
+import type { Mailer, SentMail } from '../../src/mail/mailer.ts'
+import type { RecipientLimit } from './recipient-limit.ts'
+import type { EmailTemplates, TemplateData, TemplateName } from './templates.ts'
+
+/** Renders a template and sends it, within the per-recipient hourly limit. */
+export class EmailSender {
+  readonly mailer: Mailer
+  readonly templates: EmailTemplates
+  readonly #limit: RecipientLimit
+
+  constructor(options: { mailer: Mailer; templates: EmailTemplates; limit: RecipientLimit }) {
+    this.mailer = options.mailer
+    this.templates = options.templates
+    this.#limit = options.limit
+  }
+
+  /**
+   * Throws NonRetryableError when `to` has had its hourly share: the job is dead-lettered with that
+   * reason (and can be redriven), rather than retried into the same wall or dropped unseen.
+   */
+  async send<N extends TemplateName>(
+    name: N,
+    to: string,
+    data: TemplateData[N],
+    signal?: AbortSignal,
+  ): Promise<SentMail> {
+    const rendered = this.templates.render(name, data)
+    if (!this.#limit.take(to)) {
+      throw new NonRetryableError(
+        `recipient ${to} has already received ${this.#limit.perHour} emails in the last hour (MAIL_PER_RECIPIENT_PER_HOUR)`,
+      )
+    }
+    return this.mailer.send({ to, ...rendered }, signal)
+  }
+}
