@@ -307,8 +307,8 @@ export class Worker {
     if (code) {
       const message =
         code === 'non_retryable'
-          ? 'handler threw NonRetryableError'
-          : `failed ${delivery.attempt} of ${run.maxAttempts} attempts`
+          ? `non-retryable: ${(err as Error).message}`
+          : `failed ${delivery.attempt} of ${run.maxAttempts} attempts: ${(err as Error)?.message ?? String(err)}`
       this.#settle(delivery, delivery.deadLetter({ code, message, error: describeError(err) }))
       const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')

@@ -5,7 +5,7 @@ import type { Producer } from '../../src/producer.ts'
 import { csvExport } from './csv.ts'
 import type { ExportKind } from './kind.ts'
 import { renderPdf } from './pdf.ts'
-import { type ExportRecord, fileKey } from './records.ts'
+import { type ExportRecord, fileKey, fileName } from './records.ts'
 import { CONTENT_TYPES, type ExportService, STALE_AFTER_MS } from './service.ts'
 
 const ExportRef = Type.Object({
@@ -71,10 +71,12 @@ async function build(
   { signal }: JobContext,
 ): Promise<{ rows: number; bytes: number }> {
   const key = fileKey(record)
+  // Stored with the object too: S3 serves it even where a presigned URL's override is ignored.
+  const put = (format: 'csv' | 'pdf') => ({ contentType: CONTENT_TYPES[format], fileName: fileName(record) })
   const rows = kind.rows(record.owner, record.params, signal)
   if (record.format === 'csv') {
     const csv = csvExport(kind.columns, rows)
-    const bytes = await exports.store.put(key, csv.stream, { contentType: CONTENT_TYPES.csv })
+    const bytes = await exports.store.put(key, csv.stream, put('csv'))
     return { rows: csv.rows, bytes }
   }
   const collected: (readonly unknown[])[] = []
@@ -96,7 +98,7 @@ async function build(
     summary: kind.summarize?.(collected) ?? [],
   })
   signal.throwIfAborted()
-  const bytes = await exports.store.put(key, pdf, { contentType: CONTENT_TYPES.pdf })
+  const bytes = await exports.store.put(key, pdf, put('pdf'))
   return { rows: collected.length, bytes }
 }
 

@@ -5,16 +5,17 @@ import type { ExportColumn, SummaryFigure } from './kind.ts'
 // pdfmake is CommonJS and exports one configured instance.
 const pdfmake = createRequire(import.meta.url)('pdfmake') as typeof import('pdfmake')
 // The 14 standard PDF fonts need no font files; documents never fetch URLs or read local files.
-pdfmake.setFonts({
-  Helvetica: {
-    normal: 'Helvetica',
-    bold: 'Helvetica-Bold',
-    italics: 'Helvetica-Oblique',
-    bolditalics: 'Helvetica-BoldOblique',
-  },
-})
+const HELVETICA = {
+  normal: 'Helvetica',
+  bold: 'Helvetica-Bold',
+  italics: 'Helvetica-Oblique',
+  bolditalics: 'Helvetica-BoldOblique',
+}
+const STANDARD_FONTS = new Set(Object.values(HELVETICA))
+pdfmake.setFonts({ Helvetica: HELVETICA })
 pdfmake.setUrlAccessPolicy(() => false)
-pdfmake.setLocalAccessPolicy(() => false)
+// pdfmake passes font names through its file policy too: allow the built-in ones and nothing else.
+pdfmake.setLocalAccessPolicy((path) => STANDARD_FONTS.has(path))
 
 export interface PdfReport {
   title: string

@@ -43,6 +43,11 @@ export function fileKey(record: Pick<ExportRecord, 'owner' | 'id' | 'format'>): 
   return `exports/${ownerFolder(record.owner)}/${record.id}.${record.format}`
 }
 
+/** The name a download is saved under, e.g. `activities-2026-11-22-8f3a1c2b9d0e.csv`. */
+export function fileName(record: Pick<ExportRecord, 'kind' | 'createdAt' | 'id' | 'format'>): string {
+  return `${record.kind}-${record.createdAt.slice(0, 10)}-${record.id.slice(-12)}.${record.format}`
+}
+
 function recordKey(owner: string, id: string): string {
   return `exports/${ownerFolder(owner)}/${id}.json`
 }

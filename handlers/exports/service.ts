@@ -6,7 +6,14 @@ import type { Producer } from '../../src/producer.ts'
 import type { ObjectStore } from '../../src/storage/object-store.ts'
 import type { ExportKinds } from './kind.ts'
 import type { DownloadLinks } from './links.ts'
-import { type ExportFormat, type ExportRecord, ExportRecords, type ExportStatus, fileKey } from './records.ts'
+import {
+  type ExportFormat,
+  type ExportRecord,
+  ExportRecords,
+  type ExportStatus,
+  fileKey,
+  fileName,
+} from './records.ts'
 
 export const CONTENT_TYPES: Record<ExportFormat, string> = {
   csv: 'text/csv; charset=utf-8',
@@ -200,11 +207,11 @@ export class ExportService {
     if (status === 'expired') return { status: 'expired', record }
     if (status !== 'completed') return { status: 'not_ready', record }
     const key = fileKey(record)
-    const fileName = `${record.kind}-${record.createdAt.slice(0, 10)}-${record.id.slice(-12)}.${record.format}`
+    const name = fileName(record)
     const contentType = CONTENT_TYPES[record.format]
-    const redirect = await this.store.downloadUrl(key, 300, { fileName, contentType })
-    if (redirect) return { status: 'ready', record, fileName, contentType, redirect }
-    return { status: 'ready', record, fileName, contentType, body: await this.store.get(key) }
+    const redirect = await this.store.downloadUrl(key, 300, { fileName: name, contentType })
+    if (redirect) return { status: 'ready', record, fileName: name, contentType, redirect }
+    return { status: 'ready', record, fileName: name, contentType, body: await this.store.get(key) }
   }
 
   async #activeCount(owner: string): Promise<number> {

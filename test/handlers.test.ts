@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict'
+import { buffer } from 'node:stream/consumers'
+import { test } from 'node:test'
+import Papa from 'papaparse'
+import { RecipientLimit } from '../handlers/email/recipient-limit.ts'
+import { EmailTemplates } from '../handlers/email/templates.ts'
+import { activitiesKind } from '../handlers/exports/activities.ts'
+import { csvExport } from '../handlers/exports/csv.ts'
+import { ManualClock } from '../src/clock.ts'
+import { bearer, TestStack } from './support/stack.ts'
+
+async function* rowsOf(rows: unknown[][]) {
+  yield* rows
+}
+
+test('csv: formula-looking text cells get a leading quote (also before a line break); numbers and plain text do not', async () => {
+  const cells = [
+    '=1+2',
+    '+SUM(A1)',
+    '-2+3',
+    '@cmd',
+    '\tx',
+    '\r=1',
+    '=1\n+2',
+    'plain',
+    'a "quote", and comma',
+    '',
+  ]
+  const csv = csvExport([{ header: 'cell' }, { header: 'n' }], rowsOf(cells.map((c) => [c, -5])))
+  const out = (await buffer(csv.stream)).toString('utf8')
+  assert.equal(csv.rows, cells.length)
+  assert.ok(out.startsWith('\uFEFFcell,n\r\n'))
+  const parsed = Papa.parse<string[]>(out.slice(1), { skipEmptyLines: true }).data.slice(1)
+  assert.deepEqual(
+    parsed.map((r) => r[0]),
+    ["'=1+2", "'+SUM(A1)", "'-2+3", "'@cmd", "'\tx", "'\r=1", "'=1\n+2", 'plain', 'a "quote", and comma', ''],
+  )
+  for (const row of parsed) assert.equal(row[1], '-5', 'numbers are data, not formulas')
+})
+
+test('csv: the stream is pulled, not pushed: rows are produced only as the reader asks', async () => {
+  let produced = 0
+  async function* endless() {
+    for (;;) {
+      produced++
+      yield [produced, 'row']
+    }
+  }
+  const csv = csvExport([{ header: 'i' }, { header: 'x' }], endless(), { chunkRows: 100 })
+  const reader = csv.stream[Symbol.asyncIterator]()
+  await reader.next()
+  await reader.next()
+  await reader.next()
+  await reader.return?.()
+  // Readable.from reads ahead by at most its highWaterMark (16 KiB here): a few chunks, never the whole source.
+  assert.ok(produced < 100 * 40, `produced ${produced} rows for three chunks read`)
+})
+
+test('activities: deterministic per owner and params, spread over the period, stops when aborted', async () => {
+  const collect = async (owner: string, params: object, signal = new AbortController().signal) => {
+    const rows: (readonly unknown[])[] = []
+    for await (const row of activitiesKind.rows(owner, params, signal)) rows.push(row)
+    return rows
+  }
+  const a = await collect('alice', { from: '2026-01-01', to: '2026-01-10', rows: 50 })
+  assert.equal(a.length, 50)
+  assert.deepEqual(await collect('alice', { from: '2026-01-01', to: '2026-01-10', rows: 50 }), a)
+  assert.notDeepEqual(await collect('bob', { from: '2026-01-01', to: '2026-01-10', rows: 50 }), a)
+  assert.equal(a[0]![0], '2026-01-01 00:00')
+  assert.ok(String(a.at(-1)![0]) < '2026-01-11')
+  const abort = new AbortController()
+  abort.abort(new Error('stop'))
+  await assert.rejects(collect('alice', { rows: 10 }, abort.signal), /stop/)
+  assert.deepEqual(activitiesKind.validate({ rows: 1_000_001 }).length, 1)
+})
+
+test('email templates: HTML escapes what users typed, the text part does not, subjects stay one line', () => {
+  const templates = new EmailTemplates({ appUrl: 'https://app.example.com' })
+  const mail = templates.render('welcome', {
+    name: '<script>alert("x")</script> & Co\r\nBcc: evil@example.com',
+  })
+  assert.doesNotMatch(mail.html, /<script>/)
+  assert.match(mail.html, /&lt;script&gt;alert\(&quot;x&quot;\)&lt;\/script&gt; &amp; Co/)
+  assert.match(mail.text, /Welcome, <script>alert\("x"\)<\/script> & Co/)
+  assert.doesNotMatch(mail.subject, /[\r\n]/)
+  assert.match(mail.html, /style="/, 'inline styles')
+  assert.match(mail.html, /https:\/\/app\.example\.com/)
+  const ready = templates.render('export-ready', {
+    title: 'Activities',
+    rows: 12,
+    size: '1.2 KB',
+    format: 'CSV',
+    link: 'https://app.example.com/links/exports/abc?x=1&y=2',
+    expiresAt: '2026-12-01 10:00 UTC',
+  })
+  assert.match(ready.html, /href="https:\/\/app\.example\.com\/links\/exports\/abc\?x=1&amp;y=2"/)
+  assert.match(ready.text, /Download: https:\/\/app\.example\.com\/links\/exports\/abc\?x=1&y=2\n/)
+  const summary = templates.render('weekly-summary', {
+    name: 'Ada',
+    period: '2026-11-09 to 2026-11-15',
+    figures: [{ label: 'Activities', value: '7' }],
+  })
+  assert.equal(summary.subject, 'Your week: 7 activities')
+  assert.match(summary.text, /- Activities: 7/)
+  assert.match(summary.html, /No activities this week/)
+})
+
+test('recipient limit: at most N emails per address in any sliding hour, case-insensitive', () => {
+  const clock = new ManualClock()
+  const limit = new RecipientLimit(2, clock)
+  assert.equal(limit.take('Ada@example.com'), true)
+  clock.advance(30 * 60_000)
+  assert.equal(limit.take('ada@example.com'), true)
+  assert.equal(limit.take('ADA@example.com'), false)
+  assert.equal(limit.take('bob@example.com'), true)
+  clock.advance(30 * 60_000)
+  assert.equal(limit.take('ada@example.com'), true, 'the first one left the window')
+  assert.equal(limit.take('ada@example.com'), false)
+})
+
+test('email jobs: over the per-recipient limit the email is dead-lettered with the reason, not sent', async (t) => {
+  const stack = await TestStack.start({ handlers: { emailsPerRecipientPerHour: 2 } })
+  t.after(() => stack.close())
+  const ids: string[] = []
+  for (let i = 0; i < 3; i++)
+    ids.push((await stack.producer.enqueue('email.welcome', { to: 'ada@example.com', name: 'Ada' })).id)
+  const outcomes = await Promise.all(ids.map((id) => stack.outcomes!.waitFor(id)))
+  assert.deepEqual(outcomes.map((o) => o.outcome).sort(), ['dead_letter', 'success', 'success'])
+  const [letter] = await stack.queue.peekDeadLetters('email', 10)
+  assert.match(letter!.info.message, /already received 2 emails in the last hour/)
+  assert.equal((await stack.outbox!.list()).length, 2)
+})
+
+test('email.weekly-summary: the week of activities from the export source, emailed', async (t) => {
+  const stack = await TestStack.start()
+  t.after(() => stack.close())
+  const { id } = await stack.producer.enqueue('email.weekly-summary', {
+    to: 'ada@example.com',
+    name: 'Ada',
+    owner: 'ada',
+    weekStart: '2026-11-09',
+  })
+  assert.equal((await stack.outcomes!.waitFor(id)).outcome, 'success')
+  const [mail] = await stack.outbox!.list()
+  assert.equal(mail!.subject, 'Your week: 7 activities')
+  const html = (await stack.outbox!.read(mail!.id, 'html'))!
+  assert.match(html, /2026-11-09 to 2026-11-15/)
+  assert.match(html, /Longest: a \d+-minute \w+ on 2026-11-1\d/)
+})
+
+test('exports.build: a failing export ends failed with its error; one deleted mid-build leaves no file behind', async (t) => {
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const stack = await TestStack.start({
+    handlers: {
+      kinds: [
+        {
+          ...activitiesKind,
+          name: 'broken',
+          validate: () => [],
+          async *rows() {
+            yield ['2026-01-01', 'run', 1, 1, 1, '']
+            throw new Error('database went away')
+          },
+        },
+        {
+          ...activitiesKind,
+          name: 'slow',
+          validate: () => [],
+          async *rows() {
+            await gate
+            yield ['2026-01-01', 'run', 1, 1, 1, '']
+          },
+        },
+      ] as never,
+    },
+  })
+  t.after(() => stack.close())
+  const auth = { authorization: bearer('carol') }
+  const post = (kind: string) =>
+    stack.app.inject({ method: 'POST', url: '/v1/exports', headers: auth, payload: { kind, format: 'csv' } })
+  const broken = (await post('broken')).json() as { id: string }
+  await stack.outcomes!.waitUntil(
+    (e) => e.type === 'exports.build' && e.outcome === 'dead_letter',
+    'broken export',
+    60_000,
+  )
+  const failed = (
+    await stack.app.inject({ method: 'GET', url: `/v1/exports/${broken.id}`, headers: auth })
+  ).json() as {
+    status: string
+    error: string
+  }
+  assert.equal(failed.status, 'failed')
+  assert.equal(failed.error, 'database went away')
+
+  const slow = (await post('slow')).json() as { id: string }
+  await stack.handlers.exports.records
+    .get('carol', slow.id)
+    .then(async function waitRunning(record): Promise<void> {
+      if (record?.status === 'running') return
+      await new Promise((resolve) => setImmediate(resolve))
+      return waitRunning(await stack.handlers.exports.records.get('carol', slow.id))
+    })
+  assert.equal(
+    (await stack.app.inject({ method: 'DELETE', url: `/v1/exports/${slow.id}`, headers: auth })).statusCode,
+    204,
+  )
+  release()
+  await stack.succeeded('exports.build')
+  assert.deepEqual(
+    (await stack.store.list('exports/carol/')).map((o) => o.key).filter((k) => k.includes(slow.id)),
+    [],
+  )
+})

@@ -1,0 +1,133 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createSigner } from 'fast-jwt'
+import type { FastifyInstance } from 'fastify'
+import { MemoryQueue } from '../../adapters/memory/index.ts'
+import { createHandlers, type HandlerOptions, type Handlers } from '../../handlers/index.ts'
+import type { Clock } from '../../src/clock.ts'
+import { buildApp } from '../../src/http/app.ts'
+import type { Mailer } from '../../src/mail/mailer.ts'
+import { OutboxMailer } from '../../src/mail/outbox.ts'
+import { Metrics } from '../../src/metrics.ts'
+import { Producer } from '../../src/producer.ts'
+import type { Queue } from '../../src/queue.ts'
+import { JobRegistry } from '../../src/registry.ts'
+import { FsObjectStore } from '../../src/storage/fs-store.ts'
+import type { ObjectStore } from '../../src/storage/object-store.ts'
+import { JobOutcomes } from '../../src/testing.ts'
+import { Worker } from '../../src/worker.ts'
+import { testLogger } from './async.ts'
+
+export const SECRET = 'test-secret-that-is-long-enough-for-hs256'
+const signer = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 600_000 })
+
+/** `Bearer <JWT>` for `sub`, with an `email` claim unless it is null. */
+export function bearer(sub: string, email: string | null = `${sub}@example.com`): string {
+  return `Bearer ${signer(email ? { sub, email } : { sub })}`
+}
+
+export interface StackOptions {
+  queue?: Queue
+  store?: ObjectStore
+  mailer?: Mailer
+  /** Start the worker (default true). Without it exports stay queued. */
+  worker?: boolean
+  clock?: Clock
+  appUrl?: string
+  handlers?: Partial<Omit<HandlerOptions, 'store' | 'mailer' | 'producer' | 'secret' | 'appUrl' | 'clock'>>
+}
+
+/**
+ * The whole of Conveyor in one process, as `npm start` wires it: queue, object store, mailer, the
+ * shipped handlers, a worker and the API. Defaults are the embedded ones: memory queue, files in a
+ * temporary folder, the outbox.
+ */
+export class TestStack {
+  queue!: Queue
+  store!: ObjectStore
+  mailer!: Mailer
+  handlers!: Handlers
+  app!: FastifyInstance
+  worker: Worker | undefined
+  outcomes: JobOutcomes | undefined
+  producer!: Producer
+  dir!: string
+
+  static async start(options: StackOptions = {}): Promise<TestStack> {
+    const stack = new TestStack()
+    await stack.#start(options)
+    return stack
+  }
+
+  get outbox(): OutboxMailer | undefined {
+    return this.mailer instanceof OutboxMailer ? this.mailer : undefined
+  }
+
+  async #start(options: StackOptions): Promise<void> {
+    this.dir = await mkdtemp(join(tmpdir(), 'conveyor-stack-'))
+    this.queue = options.queue ?? new MemoryQueue()
+    this.store = options.store ?? new FsObjectStore(join(this.dir, 'files'))
+    this.mailer = options.mailer ?? new OutboxMailer(join(this.dir, 'outbox'), 'Conveyor <noreply@localhost>')
+    const metrics = new Metrics()
+    const registry = new JobRegistry()
+    this.producer = new Producer({ queue: this.queue, registry, metrics })
+    this.handlers = createHandlers({
+      store: this.store,
+      mailer: this.mailer,
+      producer: this.producer,
+      secret: SECRET,
+      appUrl: options.appUrl ?? 'http://conveyor.test',
+      exportTtlMs: 168 * 3_600_000,
+      pdfMaxRows: 20_000,
+      maxActiveExportsPerUser: 3,
+      emailsPerRecipientPerHour: 10,
+      ...options.handlers,
+      ...(options.clock ? { clock: options.clock } : {}),
+    })
+    for (const job of this.handlers.jobs) registry.register(job)
+    if (options.worker !== false) this.startWorker(registry, metrics)
+    this.app = await buildApp({
+      services: {
+        queue: this.queue,
+        registry,
+        producer: this.producer,
+        metrics,
+        readinessQueue: 'default',
+        exports: this.handlers.exports,
+        ...(this.outbox ? { outbox: this.outbox } : {}),
+      },
+      jwtSecret: SECRET,
+      logger: testLogger,
+      rateLimitPerMinute: 10_000,
+    })
+  }
+
+  startWorker(registry: JobRegistry, metrics: Metrics): void {
+    this.worker = new Worker({
+      queue: this.queue,
+      jobs: registry,
+      logger: testLogger,
+      metrics,
+      concurrency: 4,
+    }).start()
+    this.outcomes = new JobOutcomes(this.worker)
+  }
+
+  /** Resolves when a job of `type` succeeds (the n-th such success, counting from 1). */
+  async succeeded(type: string, n = 1, timeoutMs = 20_000): Promise<void> {
+    let seen = 0
+    await this.outcomes!.waitUntil(
+      (e) => e.type === type && e.outcome === 'success' && ++seen === n,
+      `${type} success #${n}`,
+      timeoutMs,
+    )
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.stop()
+    await this.app.close()
+    await this.queue.close()
+    await rm(this.dir, { recursive: true, force: true })
+  }
+}
