@@ -4,7 +4,7 @@ import { ErrorBody } from '../errors.ts'
 
 const MAX_DELAY_MS = 30 * 24 * 3600 * 1000
 
-const EnqueueBody = Type.Object(
+export const EnqueueBody = Type.Object(
   {
     type: Type.String({ minLength: 1, maxLength: 200 }),
     payload: Type.Unknown(),
