@@ -16,6 +16,8 @@ export class JobSeries {
   readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1)
   sum = 0
   count = 0
+  /** Jobs of this type the producer has sent to the queue. */
+  enqueued = 0
 
   constructor(queue: string, type: string) {
     this.labels = { queue, type }

@@ -31,13 +31,21 @@ export class Metrics {
 
   constructor(registry = new Registry()) {
     this.registry = registry
+    const allSeries = this.#series
+    const enqueuedReported = new WeakMap<JobSeries, number>()
     this.enqueued = new Counter({
       name: 'conveyor_jobs_enqueued_total',
       help: 'Jobs accepted by the queue backend.',
       labelNames: ['queue', 'type'],
       registers: [registry],
+      collect() {
+        for (const s of [...allSeries.values()].flatMap((m) => [...m.values()])) {
+          const delta = s.enqueued - (enqueuedReported.get(s) ?? 0)
+          if (delta > 0) this.inc(s.labels, delta)
+          enqueuedReported.set(s, s.enqueued)
+        }
+      },
     })
-    const allSeries = this.#series
     const reported = new WeakMap<JobSeries, Record<string, number>>()
     this.completed = new Counter({
       name: 'conveyor_jobs_completed_total',

@@ -65,7 +65,7 @@ export class Producer {
     const sendOptions = options.delayMs ? { delayMs: options.delayMs } : {}
     if (envelopes.length === 1) await this.#queue.send(def.queue, envelopes[0]!, sendOptions)
     else await this.#queue.sendBatch(def.queue, envelopes, sendOptions)
-    this.#metrics?.enqueued.inc({ queue: def.queue, type: def.type }, envelopes.length)
+    if (this.#metrics) this.#metrics.series(def.queue, def.type).enqueued += envelopes.length
     return envelopes as Envelope<Static<S>>[]
   }
 
