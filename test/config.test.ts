@@ -67,3 +67,31 @@ test('config: production needs a real JWT secret; a short one is refused', () =>
     'x'.repeat(32),
   )
 })
+
+test('config: export and mail settings have defaults and are checked like the rest', () => {
+  const config = loadConfig({})
+  assert.equal(config.exports.ttlHours, 168)
+  assert.equal(config.exports.pdfMaxRows, 20_000)
+  assert.equal(config.exports.maxActivePerUser, 3)
+  assert.equal(config.mail.perRecipientPerHour, 10)
+  assert.equal(config.app.url, undefined)
+  assert.throws(
+    () =>
+      loadConfig({
+        EXPORT_TTL_HOURS: '0',
+        EXPORT_PDF_MAX_ROWS: 'many',
+        APP_URL: 'ftp://files.example.com',
+        MAIL_PER_RECIPIENT_PER_HOUR: '0',
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      const text = err.problems.join('\n')
+      assert.match(text, /^APP_URL must be an http\(s\) URL/m)
+      assert.match(text, /^EXPORT_TTL_HOURS must be > 0/m)
+      assert.match(text, /^EXPORT_PDF_MAX_ROWS must be an integer/m)
+      assert.match(text, /^MAIL_PER_RECIPIENT_PER_HOUR must be >= 1/m)
+      assert.equal(err.problems.length, 4)
+      return true
+    },
+  )
+})

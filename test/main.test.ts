@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { freePort } from './support/ports.ts'
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+
+/** `npm start` as a child process, with its output read line by line. */
+function start(env: Record<string, string>, args: string[] = []) {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const lines: string[] = []
+  const waiters: { match: (line: string) => boolean; resolve: (line: string) => void }[] = []
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      lines.push(line)
+      for (const w of waiters.splice(0)) if (w.match(line)) w.resolve(line)
+      else waiters.push(w)
+    })
+  }
+  /** Resolves with the first output line that matches (already printed or still to come). */
+  const line = (pattern: RegExp, timeoutMs = 20_000): Promise<string> => {
+    const seen = lines.find((l) => pattern.test(l))
+    if (seen) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no line matching ${pattern}:\n${lines.join('\n')}`)), timeoutMs)
+      waiters.push({
+        match: (l) => pattern.test(l),
+        resolve: (l) => {
+          clearTimeout(timer)
+          resolve(l)
+        },
+      })
+    })
+  }
+  return { child, lines, line }
+}
+
+async function exitCode(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode
+  const [code] = (await once(child, 'exit')) as [number | null]
+  return code
+}
+
+test('npm start: API and worker on the embedded defaults, a demo export emailed, a clean stop on SIGTERM', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'conveyor-main-'))
+  const port = await freePort()
+  const app = start({ STORAGE_DIR: dir, PORT: String(port), LOG_LEVEL: 'info' })
+  t.after(async () => {
+    if (app.child.exitCode === null) app.child.kill('SIGKILL')
+    await rm(dir, { recursive: true, force: true })
+  })
+  await app.line(/^API: http:\/\/127\.0\.0\.1:\d+/)
+  const token = (await app.line(/^ {2}ey[\w-]+\.[\w-]+\.[\w-]+$/)).trim()
+  await app.line(/"msg":"export-ready email sent"/)
+  const base = `http://127.0.0.1:${port}`
+  const exports = (await (await fetch(`${base}/v1/exports`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+    items: { status: string; rows: number }[]
+  }
+  assert.deepEqual(
+    exports.items.map((e) => [e.status, e.rows]),
+    [['completed', 10_000]],
+  )
+  const outbox = (await (await fetch(`${base}/dev/outbox`)).json()) as { items: { subject: string }[] }
+  assert.deepEqual(outbox.items.map((m) => m.subject).sort(), ['Welcome to Conveyor, Demo', 'Your activities export is ready'])
+
+  app.child.kill('SIGTERM')
+  assert.equal(await exitCode(app.child), 0)
+  assert.ok(app.lines.some((l) => l.includes('"msg":"stopped"')))
+})
+
+test('npm start: a worker or api role without AUTH_JWT_SECRET, or api on the memory queue, is refused with the reason', async () => {
+  const worker = start({ STORAGE_DIR: tmpdir() }, ['worker'])
+  await worker.line(/Conveyor cannot start: role "worker" needs AUTH_JWT_SECRET/)
+  assert.equal(await exitCode(worker.child), 1)
+  const api = start({ STORAGE_DIR: tmpdir() }, ['api'])
+  await api.line(/Conveyor cannot start: role "api" with QUEUE_DRIVER=memory/)
+  assert.equal(await exitCode(api.child), 1)
+  const bad = start({ EXPORT_TTL_HOURS: '-1', PORT: 'x' })
+  await bad.line(/Conveyor cannot start: .*/)
+  assert.equal(await exitCode(bad.child), 1)
+  assert.match(bad.lines.join('\n'), /PORT/)
+  assert.match(bad.lines.join('\n'), /EXPORT_TTL_HOURS/)
+})
