@@ -66,7 +66,7 @@ test('activities: deterministic per owner and params, spread over the period, st
   assert.equal(a.length, 50)
   assert.deepEqual(await collect('alice', { from: '2026-01-01', to: '2026-01-10', rows: 50 }), a)
   assert.notDeepEqual(await collect('bob', { from: '2026-01-01', to: '2026-01-10', rows: 50 }), a)
-  assert.equal(a[0]![0], '2026-01-01 00:00')
+  assert.match(String(a[0]![0]), /^2026-01-01 /)
   assert.ok(String(a.at(-1)![0]) < '2026-01-11')
   const abort = new AbortController()
   abort.abort(new Error('stop'))

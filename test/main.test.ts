@@ -22,8 +22,9 @@ function start(env: Record<string, string>, args: string[] = []) {
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       lines.push(line)
-      for (const w of waiters.splice(0)) if (w.match(line)) w.resolve(line)
-      else waiters.push(w)
+      for (const w of waiters.splice(0))
+        if (w.match(line)) w.resolve(line)
+        else waiters.push(w)
     })
   }
   /** Resolves with the first output line that matches (already printed or still to come). */
@@ -31,7 +32,10 @@ function start(env: Record<string, string>, args: string[] = []) {
     const seen = lines.find((l) => pattern.test(l))
     if (seen) return Promise.resolve(seen)
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no line matching ${pattern}:\n${lines.join('\n')}`)), timeoutMs)
+      const timer = setTimeout(
+        () => reject(new Error(`no line matching ${pattern}:\n${lines.join('\n')}`)),
+        timeoutMs,
+      )
       waiters.push({
         match: (l) => pattern.test(l),
         resolve: (l) => {
@@ -62,7 +66,9 @@ test('npm start: API and worker on the embedded defaults, a demo export emailed,
   const token = (await app.line(/^ {2}ey[\w-]+\.[\w-]+\.[\w-]+$/)).trim()
   await app.line(/"msg":"export-ready email sent"/)
   const base = `http://127.0.0.1:${port}`
-  const exports = (await (await fetch(`${base}/v1/exports`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+  const exports = (await (
+    await fetch(`${base}/v1/exports`, { headers: { authorization: `Bearer ${token}` } })
+  ).json()) as {
     items: { status: string; rows: number }[]
   }
   assert.deepEqual(
@@ -70,7 +76,10 @@ test('npm start: API and worker on the embedded defaults, a demo export emailed,
     [['completed', 10_000]],
   )
   const outbox = (await (await fetch(`${base}/dev/outbox`)).json()) as { items: { subject: string }[] }
-  assert.deepEqual(outbox.items.map((m) => m.subject).sort(), ['Welcome to Conveyor, Demo', 'Your activities export is ready'])
+  assert.deepEqual(outbox.items.map((m) => m.subject).sort(), [
+    'Welcome to Conveyor, Demo',
+    'Your activities export is ready',
+  ])
 
   app.child.kill('SIGTERM')
   assert.equal(await exitCode(app.child), 0)

@@ -60,13 +60,18 @@ function random(seed: number): () => number {
   }
 }
 
-/** One activity: date, type, duration min, distance km, calories, notes. */
+/**
+ * One activity: date, type, duration min, distance km, calories, notes. It starts somewhere in
+ * `[slotStart, slotStart + slotMs)`, between 06:00 and 20:00 when the slot is a day or longer.
+ */
 export function activityRow(
   seed: number,
   index: number,
-  at: number,
+  slotStart: number,
+  slotMs: number,
 ): [string, string, number, number, number, string] {
   const next = random(seed ^ Math.imul(index + 1, 0x9e3779b1))
+  const at = slotStart + (slotMs >= DAY_MS ? 6 * 3_600_000 + next() * 14 * 3_600_000 : next() * slotMs)
   const kind = Math.floor(next() * TYPES.length)
   const minutes = 10 + Math.floor(next() * 170)
   const km = Math.round(minutes * PACE[kind]! * (0.8 + next() * 0.4) * 10) / 10
@@ -90,9 +95,9 @@ export const activitiesKind = defineExportKind({
   columns: [
     { header: 'date', pdfWidth: 1.4 },
     { header: 'type', pdfWidth: 0.8 },
-    { header: 'duration_min', pdfWidth: 0.9 },
-    { header: 'distance_km', pdfWidth: 0.9 },
-    { header: 'calories', pdfWidth: 0.8 },
+    { header: 'duration_min', align: 'right', pdfWidth: 0.9 },
+    { header: 'distance_km', align: 'right', pdfWidth: 0.9 },
+    { header: 'calories', align: 'right', pdfWidth: 0.8 },
     { header: 'notes', pdfWidth: 2.5 },
   ],
   check(params) {
@@ -111,7 +116,7 @@ export const activitiesKind = defineExportKind({
     const step = (toMs - fromMs) / Math.max(rows, 1)
     for (let i = 0; i < rows; i++) {
       if ((i & 1023) === 0) signal.throwIfAborted()
-      yield activityRow(seed, i, fromMs + Math.floor(i * step))
+      yield activityRow(seed, i, fromMs + Math.floor(i * step), step)
     }
   },
   summarize(rows): SummaryFigure[] {

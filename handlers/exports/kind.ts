@@ -7,6 +7,8 @@ export interface ExportColumn {
   header: string
   /** Relative width in the PDF table. Default 1. */
   pdfWidth?: number
+  /** Alignment in the PDF table (numbers read best right-aligned). Default left. */
+  align?: 'left' | 'right'
 }
 
 /** A figure shown above the table in a PDF, e.g. `Total distance: 1,204.5 km`. */

@@ -46,8 +46,14 @@ function cell(value: unknown): string {
  * which is why PDF exports have a row cap (EXPORT_PDF_MAX_ROWS).
  */
 export function renderPdf(report: PdfReport): Promise<Buffer> {
-  const header = report.columns.map((c) => ({ text: c.header, bold: true }))
-  const body: Content[][] = [header, ...report.rows.map((row) => row.map(cell))]
+  const header = report.columns.map((c) => ({ text: c.header, bold: true, alignment: c.align ?? 'left' }))
+  const right = report.columns.map((c) => c.align === 'right')
+  const body: Content[][] = [
+    header,
+    ...report.rows.map((row) =>
+      row.map((value, i) => (right[i] ? { text: cell(value), alignment: 'right' as const } : cell(value))),
+    ),
+  ]
   const subtitle = [
     `For ${report.owner}`,
     report.period,
