@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { S3Client } from '@aws-sdk/client-s3'
 import Papa from 'papaparse'
+import { SqsQueue } from '../adapters/sqs/index.ts'
 import { ManualClock } from '../src/clock.ts'
+import { S3ObjectStore } from '../src/storage/s3-store.ts'
+import { testLogger } from './support/async.ts'
+import { useLocalAwsEnvironment } from './support/emulators.ts'
 import { bearer, TestStack } from './support/stack.ts'
 
 const alice = bearer('alice')
@@ -336,4 +341,30 @@ test('dev outbox: lists emails and shows each; readyz checks the queue and the s
   })
   assert.equal(bad.statusCode, 400)
   assert.match(bad.json().message, /to must be an email address/)
+})
+
+test('exports: an unreachable queue or object store is a 503 with Retry-After, and no record is left behind', async (t) => {
+  useLocalAwsEnvironment()
+  const deadQueue = new SqsQueue({ endpoint: 'http://127.0.0.1:9', autoCreate: true }, { logger: testLogger })
+  const stack = await TestStack.start({ queue: deadQueue, worker: false })
+  t.after(() => stack.close())
+  const res = await requestExport(stack, alice, { kind: 'activities', format: 'csv' })
+  assert.equal(res.statusCode, 503)
+  assert.equal(res.headers['retry-after'], '5')
+  assert.match(res.json().message, /queue is unavailable/)
+  assert.deepEqual(await stack.store.list('exports/'), [], 'the queued record was taken back')
+
+  const deadStore = new S3ObjectStore({
+    bucket: 'conveyor-nowhere',
+    client: new S3Client({ endpoint: 'http://127.0.0.1:9', forcePathStyle: true, maxAttempts: 1 }),
+  })
+  const noStore = await TestStack.start({ store: deadStore, worker: false })
+  t.after(() => noStore.close())
+  const refused = await requestExport(noStore, alice, { kind: 'activities', format: 'csv' })
+  assert.equal(refused.statusCode, 503, refused.body)
+  assert.match(refused.json().message, /backing service is unavailable/)
+  assert.equal((await get(noStore, alice, '/v1/exports')).statusCode, 503)
+  const ready = await noStore.app.inject({ method: 'GET', url: '/readyz' })
+  assert.equal(ready.statusCode, 503)
+  assert.match(ready.json().message, /object store not reachable/)
 })

@@ -44,6 +44,10 @@ export function installErrorHandler(app: FastifyInstance): void {
       status = 503
       reply.header('retry-after', '5')
       message = `the queue is unavailable: ${err.message}`
+    } else if (isBackendOutage(err)) {
+      status = 503
+      reply.header('retry-after', '5')
+      message = `a backing service is unavailable: ${err.message}`
     } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       message = `content-type ${String(request.headers['content-type'])} is not supported; send application/json`
     } else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
@@ -64,4 +68,22 @@ export function installErrorHandler(app: FastifyInstance): void {
       .code(404)
       .send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url}` }),
   )
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'EPIPE',
+])
+
+/** The object store (S3) or another backend could not be reached or answered 5xx: not the client's fault. */
+function isBackendOutage(err: unknown): boolean {
+  const e = err as { code?: string; $metadata?: { httpStatusCode?: number }; cause?: unknown; name?: string }
+  if (e.code && NETWORK_CODES.has(e.code)) return true
+  if (e.$metadata) return !e.$metadata.httpStatusCode || e.$metadata.httpStatusCode >= 500
+  return e.cause !== undefined && e.cause !== err && isBackendOutage(e.cause)
 }
