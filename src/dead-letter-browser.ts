@@ -40,7 +40,8 @@ export async function peekDeadLetters<M>(source: DeadLetterSource<M>, limit: num
 
 /**
  * Moves dead letters back to their queue with a fresh attempt count (claim-checking large bodies again),
- * up to `limit`, only `ids` if given. Messages passed over are made visible again at the end.
+ * up to `limit`, only `ids` if given, each at most once per call. Messages passed over are made visible
+ * again at the end.
  */
 export async function redriveDeadLetters<M>(
   source: DeadLetterSource<M>,
@@ -51,6 +52,9 @@ export async function redriveDeadLetters<M>(
   const wanted = options.ids ? new Set(options.ids) : undefined
   const limit = options.limit ?? Number.POSITIVE_INFINITY
   const passedOver = new Map<string, string>()
+  // A job moved back may fail again and return while this runs; it is left for the next redrive,
+  // or a redrive during an outage would loop for as long as the worker keeps failing it.
+  const movedIds = new Set<string>()
   let moved = 0
   while (moved < limit) {
     const messages = await source.receive(true)
@@ -58,7 +62,7 @@ export async function redriveDeadLetters<M>(
     let progress = false
     for (const m of messages) {
       const letter = await source.read(m)
-      if (moved >= limit || (wanted && !wanted.has(letter.id))) {
+      if (moved >= limit || (wanted && !wanted.has(letter.id)) || movedIds.has(letter.id)) {
         if (!passedOver.has(source.messageId(m))) progress = true
         passedOver.set(source.messageId(m), source.handle(m))
         continue
@@ -67,6 +71,7 @@ export async function redriveDeadLetters<M>(
         ? await claims.wrap(queue, letter.id, encodeEnvelope(freshCopy(letter.envelope)))
         : { body: letter.body }
       await source.moveBack(m, wire.body)
+      movedIds.add(letter.id)
       moved++
       progress = true
     }

@@ -97,16 +97,21 @@ if (role === 'api' || role === 'all') {
   stops.unshift(() => app.close())
   log.info({ url, driver: queue.driver, role }, 'Conveyor API listening')
   if (generatedSecret) {
-    const token = app.jwt.sign({ sub: 'demo', email: 'demo@example.com' }, { expiresIn: '12h' })
+    // A random secret exists only in this process, so the demo user may also look at the queues.
+    const token = app.jwt.sign(
+      { sub: 'demo', email: 'demo@example.com', role: 'admin' },
+      { expiresIn: '12h' },
+    )
     const auth = `-H "authorization: Bearer ${token}"`
     process.stdout.write(
       `\nAPI: ${url}   (AUTH_JWT_SECRET is unset: a random secret was made for this run)\n` +
-        `Demo token (user "demo", demo@example.com, 12 h):\n  ${token}\n` +
+        `Demo token (user "demo", demo@example.com, admin, 12 h):\n  ${token}\n` +
         `Try:\n  curl -s -X POST ${url}/v1/exports ${auth} -H 'content-type: application/json' \\\n` +
         `    -d '{"kind":"activities","format":"csv","params":{"rows":100000}}'\n` +
         `  curl -s ${url}/v1/exports ${auth}\n` +
         `  curl -s ${url}/v1/activities/export.csv ${auth}\n` +
-        (outbox ? `Emails: ${url}/dev/outbox    API description: ${url}/openapi.json\n\n` : '\n'),
+        `Queues and dead letters: ${url}/dashboard    API description: ${url}/openapi.json\n` +
+        (outbox ? `Emails: ${url}/dev/outbox\n\n` : '\n'),
     )
   }
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -6,12 +7,15 @@ import type { Logger } from '../logger.ts'
 import { authPlugin } from './auth.ts'
 import { installErrorHandler } from './errors.ts'
 import { activityRoutes } from './routes/activities.ts'
+import { adminRoutes } from './routes/admin.ts'
 import { devOutboxRoutes } from './routes/dev-outbox.ts'
 import { exportRoutes } from './routes/exports.ts'
 import { healthRoutes } from './routes/health.ts'
 import { jobRoutes } from './routes/jobs.ts'
 import { linkRoutes } from './routes/links.ts'
 import { type ConveyorServices, servicesPlugin } from './services.ts'
+
+const DASHBOARD = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8')
 
 export interface AppOptions {
   services: ConveyorServices
@@ -63,6 +67,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         }),
       })
       await v1.register(jobRoutes)
+      await v1.register(adminRoutes)
       const { exports } = options.services
       if (exports) {
         await v1.register(exportRoutes(exports))
@@ -75,5 +80,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.services.exports) await app.register(linkRoutes(options.services.exports))
   if (options.services.outbox) await app.register(devOutboxRoutes(options.services.outbox))
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  // The queue dashboard: a static page that reads /v1/admin with a token the operator pastes in.
+  app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) =>
+    reply
+      .type('text/html; charset=utf-8')
+      .header(
+        'content-security-policy',
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+      )
+      .send(DASHBOARD),
+  )
   return app
 }

@@ -4,9 +4,12 @@ import fp from 'fastify-plugin'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    /** `sub` is the user; `email`, when present, is where "export ready" emails go. */
-    payload: { sub: string; email?: string }
-    user: { sub: string; email?: string }
+    /**
+     * `sub` is the user; `email`, when present, is where "export ready" emails go; `role: "admin"`
+     * opens /v1/admin (queues and dead letters).
+     */
+    payload: { sub: string; email?: string; role?: string }
+    user: { sub: string; email?: string; role?: string }
   }
 }
 
@@ -18,7 +21,7 @@ declare module 'fastify' {
 }
 
 interface Verified {
-  user: { sub: string; email?: string }
+  user: { sub: string; email?: string; role?: string }
   /** Epoch ms after which the token is refused again (its `exp`), or Infinity. */
   expiresAt: number
 }
@@ -44,7 +47,7 @@ export const authPlugin = fp<{ secret: string }>(
         return
       }
       if (hit) verified.delete(header!)
-      let claims: { sub?: unknown; email?: unknown; exp?: unknown }
+      let claims: { sub?: unknown; email?: unknown; role?: unknown; exp?: unknown }
       try {
         claims = await request.jwtVerify()
       } catch (err) {
@@ -59,8 +62,11 @@ export const authPlugin = fp<{ secret: string }>(
           .code(401)
           .send({ statusCode: 401, error: 'Unauthorized', message: 'invalid token: no sub claim' })
       }
-      const user =
-        typeof claims.email === 'string' ? { sub: claims.sub, email: claims.email } : { sub: claims.sub }
+      const user = {
+        sub: claims.sub,
+        ...(typeof claims.email === 'string' ? { email: claims.email } : {}),
+        ...(typeof claims.role === 'string' ? { role: claims.role } : {}),
+      }
       request.user = user
       if (verified.size >= CACHE_SIZE) verified.delete(verified.keys().next().value!)
       verified.set(header!, {
