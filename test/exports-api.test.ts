@@ -312,13 +312,14 @@ test('activities: GET /v1/activities/export.csv streams the period at once, with
 test('dev outbox: lists emails and shows each; readyz checks the queue and the store', async (t) => {
   const stack = await TestStack.start()
   t.after(() => stack.close())
-  const res = await stack.app.inject({
-    method: 'POST',
-    url: '/v1/jobs',
-    headers: { authorization: alice },
-    payload: { type: 'email.welcome', payload: { to: 'ada@example.com', name: 'Ada <b>' } },
-  })
-  assert.equal(res.statusCode, 202)
+  const welcome = (payload: object) =>
+    stack.app.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      headers: { authorization: alice },
+      payload: { type: 'email.welcome', payload },
+    })
+  assert.equal((await welcome({ to: 'ada@example.com', name: 'Ada <b>' })).statusCode, 202)
   await stack.succeeded('email.welcome')
   const list = (await stack.app.inject({ method: 'GET', url: '/dev/outbox' })).json() as {
     items: { id: string; to: string[]; subject: string; html: string; eml: string }[]
@@ -333,12 +334,7 @@ test('dev outbox: lists emails and shows each; readyz checks the queue and the s
   assert.equal((await stack.app.inject({ method: 'GET', url: '/dev/outbox/nope' })).statusCode, 404)
   const ready = await stack.app.inject({ method: 'GET', url: '/readyz' })
   assert.deepEqual(ready.json(), { status: 'ready', queue: 'memory', store: 'fs' })
-  const bad = await stack.app.inject({
-    method: 'POST',
-    url: '/v1/jobs',
-    headers: { authorization: alice },
-    payload: { type: 'email.welcome', payload: { to: 'not an address', name: 'Ada' } },
-  })
+  const bad = await welcome({ to: 'not an address', name: 'Ada' })
   assert.equal(bad.statusCode, 400)
   assert.match(bad.json().message, /to must be an email address/)
 })

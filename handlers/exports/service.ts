@@ -26,20 +26,23 @@ export interface ExportRequest {
   params?: Record<string, unknown>
 }
 
-/** An export as clients see it (GET /v1/exports/:id). */
-export interface ExportView {
-  id: string
-  kind: string
-  format: ExportFormat
+/** An export as clients see it (GET /v1/exports/:id): the record without its internals. */
+export type ExportView = Pick<
+  ExportRecord,
+  | 'id'
+  | 'kind'
+  | 'format'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'completedAt'
+  | 'expiresAt'
+  | 'rows'
+  | 'bytes'
+  | 'error'
+> & {
   status: ExportStatus
-  createdAt: string
-  updatedAt: string
-  completedAt?: string
-  expiresAt?: string
-  rows?: number
-  bytes?: number
+  /** Present only when completed. */
   downloadUrl?: string
-  error?: string
 }
 
 /** What a download resolves to. */
