@@ -3,24 +3,23 @@ import { execFile } from 'node:child_process'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { createSigner } from 'fast-jwt'
 import { JobOutcomes } from '../src/testing.ts'
 import { Worker } from '../src/worker.ts'
 import { testLogger } from './support/async.ts'
 import { AwsTestBackend } from './support/aws.ts'
-import { bearer, TestStack } from './support/stack.ts'
+import { bearer, SECRET, TestStack } from './support/stack.ts'
 
 const notAdmin = bearer('ops', null)
 
 test('admin API and dashboard: queue depths and dead letters for admins only, redrive moves them back', async (t) => {
   const stack = await TestStack.start()
   t.after(() => stack.close())
-  const { createSigner } = await import('fast-jwt')
-  const { SECRET } = await import('./support/stack.ts')
   const adminAuth = {
     authorization: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256' })({ sub: 'ops', role: 'admin' })}`,
   }
   await (stack.queue as unknown as { sendRaw(q: string, b: string): Promise<void> }).sendRaw(
-    'email',
+    'emails',
     '{"not":"an envelope"}',
   )
   await stack.outcomes!.waitUntil((e) => e.outcome === 'dead_letter', 'the malformed message dead-lettered')
@@ -42,11 +41,11 @@ test('admin API and dashboard: queue depths and dead letters for admins only, re
     queues: { name: string; deadLettered: number }[]
   }
   assert.equal(queues.driver, 'memory')
-  assert.deepEqual(queues.queues.map((q) => q.name).sort(), ['default', 'email', 'exports'])
-  assert.equal(queues.queues.find((q) => q.name === 'email')!.deadLettered, 1)
+  assert.deepEqual(queues.queues.map((q) => q.name).sort(), ['default', 'emails', 'exports'])
+  assert.equal(queues.queues.find((q) => q.name === 'emails')!.deadLettered, 1)
 
   const letters = (
-    await stack.app.inject({ method: 'GET', url: '/v1/admin/queues/email/dead-letters', headers: adminAuth })
+    await stack.app.inject({ method: 'GET', url: '/v1/admin/queues/emails/dead-letters', headers: adminAuth })
   ).json() as { items: { id: string; code: string; body: string }[] }
   assert.equal(letters.items.length, 1)
   assert.equal(letters.items[0]!.code, 'malformed')
@@ -58,7 +57,7 @@ test('admin API and dashboard: queue depths and dead letters for admins only, re
   )
   const moved = await stack.app.inject({
     method: 'POST',
-    url: '/v1/admin/queues/email/redrive',
+    url: '/v1/admin/queues/emails/redrive',
     headers: adminAuth,
     payload: { ids: [letters.items[0]!.id] },
   })
@@ -75,7 +74,7 @@ test('cli: queues, enqueue, dead-letters and redrive against SQS (fauxqs)', asyn
   await aws.start()
   const prefix = `${aws.runId}-cli-`
   const queue = aws.createQueue({ queuePrefix: prefix })
-  const worker = new Worker({ queue, jobs: [], logger: testLogger, weights: { email: 1 } }).start()
+  const worker = new Worker({ queue, jobs: [], logger: testLogger, weights: { emails: 1 } }).start()
   const outcomes = new JobOutcomes(worker)
   t.after(async () => {
     await worker.stop()
@@ -118,7 +117,7 @@ test('cli: queues, enqueue, dead-letters and redrive against SQS (fauxqs)', asyn
 
   // The worker here knows no job types: it dead-letters the welcome email as unknown_type.
   await outcomes.waitUntil((e) => e.outcome === 'dead_letter', 'the email dead-lettered', 20_000)
-  const listed = await cli('dead-letters', 'email', '--json')
+  const listed = await cli('dead-letters', 'emails', '--json')
   const letters = JSON.parse(listed.stdout) as { type: string; code: string }[]
   assert.deepEqual(
     letters.map((d) => [d.type, d.code]),
@@ -126,10 +125,10 @@ test('cli: queues, enqueue, dead-letters and redrive against SQS (fauxqs)', asyn
   )
   const table = await cli('queues')
   assert.match(table.stdout, /^queue\s+ready\s+in flight\s+delayed\s+dead letters$/m)
-  assert.match(table.stdout, /^email\s+/m)
+  assert.match(table.stdout, /^emails\s+/m)
   // The worker dead-letters it again at once; a redrive still moves each letter only once.
-  const moved = await cli('redrive', 'email')
-  assert.equal(moved.stdout.trim(), 'moved 1 dead letter back to email')
+  const moved = await cli('redrive', 'emails')
+  assert.equal(moved.stdout.trim(), 'moved 1 dead letter back to emails')
   const usage = await cli('frobnicate')
   assert.equal(usage.code, 2)
   assert.match(usage.stderr, /unknown command "frobnicate"/)

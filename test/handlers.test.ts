@@ -126,7 +126,7 @@ test('email jobs: over the per-recipient limit the email is dead-lettered with t
     ids.push((await stack.producer.enqueue('email.welcome', { to: 'ada@example.com', name: 'Ada' })).id)
   const outcomes = await Promise.all(ids.map((id) => stack.outcomes!.waitFor(id)))
   assert.deepEqual(outcomes.map((o) => o.outcome).sort(), ['dead_letter', 'success', 'success'])
-  const [letter] = await stack.queue.peekDeadLetters('email', 10)
+  const [letter] = await stack.queue.peekDeadLetters('emails', 10)
   assert.match(letter!.info.message, /already received 2 emails in the last hour/)
   assert.equal((await stack.outbox!.list()).length, 2)
 })

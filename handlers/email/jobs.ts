@@ -17,7 +17,7 @@ const Name = Type.String({ minLength: 1, maxLength: 100 })
 export function welcomeEmailJob(email: EmailSender) {
   return defineJob({
     type: 'email.welcome',
-    queue: 'email',
+    queue: 'emails',
     schema: Type.Object({ to: EmailAddress, name: Name }, { additionalProperties: false }),
     timeoutMs: 30_000,
     maxAttempts: 5,
@@ -33,7 +33,7 @@ export function welcomeEmailJob(email: EmailSender) {
 export function weeklySummaryEmailJob(email: EmailSender) {
   return defineJob({
     type: 'email.weekly-summary',
-    queue: 'email',
+    queue: 'emails',
     schema: Type.Object(
       {
         to: EmailAddress,
@@ -95,7 +95,7 @@ function lastMonday(now: number): number {
 export function exportReadyEmailJob(email: EmailSender, exports: ExportService) {
   return defineJob({
     type: 'email.export-ready',
-    queue: 'email',
+    queue: 'emails',
     schema: Type.Object({
       owner: Type.String({ minLength: 1 }),
       exportId: Type.String({ minLength: 36, maxLength: 36 }),
