@@ -4,8 +4,9 @@ import { test } from 'node:test'
 import Papa from 'papaparse'
 import { RecipientLimit } from '../handlers/email/recipient-limit.ts'
 import { EmailTemplates } from '../handlers/email/templates.ts'
-import { activitiesKind } from '../handlers/exports/activities.ts'
+import { activitiesKind, activityRow } from '../handlers/exports/activities.ts'
 import { csvExport } from '../handlers/exports/csv.ts'
+import { renderPdfInThread } from '../handlers/exports/pdf-thread.ts'
 import { ManualClock } from '../src/clock.ts'
 import { bearer, TestStack } from './support/stack.ts'
 
@@ -214,4 +215,33 @@ test('exports.build: a failing export ends failed with its error; one deleted mi
     (await stack.store.list('exports/carol/')).map((o) => o.key).filter((k) => k.includes(slow.id)),
     [],
   )
+})
+
+test('pdf: rendered on a worker thread; aborting stops it and rejects with the reason', async () => {
+  const report = (rows: number) => ({
+    title: 'Activities',
+    owner: 'ada',
+    period: '2026-01-01 to 2026-01-31',
+    generatedAt: new Date(),
+    columns: activitiesKind.columns,
+    rows: Array.from({ length: rows }, (_, i) => activityRow(1, i, Date.UTC(2026, 0, 1), 86_400_000)),
+    summary: [{ label: 'Activities', value: String(rows) }],
+  })
+  const pdf = await renderPdfInThread(report(50), new AbortController().signal)
+  assert.equal(pdf.subarray(0, 5).toString(), '%PDF-')
+  const abort = new AbortController()
+  const rendering = renderPdfInThread(report(20_000), abort.signal)
+  let settled = false
+  rendering.then(
+    () => {
+      settled = true
+    },
+    () => {
+      settled = true
+    },
+  )
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(settled, false, 'the event loop turns while the 20,000-row PDF is still being laid out')
+  abort.abort(new Error('export timed out'))
+  await assert.rejects(rendering, /export timed out/)
 })

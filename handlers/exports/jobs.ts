@@ -4,7 +4,7 @@ import { defineJob, type JobContext } from '../../src/job.ts'
 import type { Producer } from '../../src/producer.ts'
 import { csvExport } from './csv.ts'
 import type { ExportKind } from './kind.ts'
-import { renderPdf } from './pdf.ts'
+import { renderPdfInThread } from './pdf-thread.ts'
 import { type ExportRecord, fileKey, fileName } from './records.ts'
 import { CONTENT_TYPES, type ExportService, STALE_AFTER_MS } from './service.ts'
 
@@ -88,16 +88,18 @@ async function build(
     }
     collected.push(row)
   }
-  const pdf = await renderPdf({
-    title: kind.title,
-    owner: record.owner,
-    period: kind.describe?.(record.params),
-    generatedAt: new Date(exports.clock.now()),
-    columns: kind.columns,
-    rows: collected,
-    summary: kind.summarize?.(collected) ?? [],
-  })
-  signal.throwIfAborted()
+  const pdf = await renderPdfInThread(
+    {
+      title: kind.title,
+      owner: record.owner,
+      period: kind.describe?.(record.params),
+      generatedAt: new Date(exports.clock.now()),
+      columns: kind.columns,
+      rows: collected,
+      summary: kind.summarize?.(collected) ?? [],
+    },
+    signal,
+  )
   const bytes = await exports.store.put(key, pdf, put('pdf'))
   return { rows: collected.length, bytes }
 }
