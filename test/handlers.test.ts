@@ -245,3 +245,28 @@ test('pdf: rendered on a worker thread; aborting stops it and rejects with the r
   abort.abort(new Error('export timed out'))
   await assert.rejects(rendering, /export timed out/)
 })
+
+test('pdf: one render at a time per process, also when a waiting one gives up', async () => {
+  const report = (rows: number) => ({
+    title: 'Activities',
+    owner: 'ada',
+    generatedAt: new Date(),
+    columns: activitiesKind.columns,
+    rows: Array.from({ length: rows }, (_, i) => activityRow(1, i, Date.UTC(2026, 0, 1), 86_400_000)),
+    summary: [],
+  })
+  const order: string[] = []
+  const track = (name: string, promise: Promise<unknown>) =>
+    promise.then(
+      () => order.push(`${name} done`),
+      () => order.push(`${name} gave up`),
+    )
+  const gaveUp = new AbortController()
+  // A big one first and a tiny one last: run side by side, the tiny one would finish first.
+  const first = track('first', renderPdfInThread(report(3000), new AbortController().signal))
+  const second = track('second', renderPdfInThread(report(10), gaveUp.signal))
+  const third = track('third', renderPdfInThread(report(10), new AbortController().signal))
+  gaveUp.abort(new Error('not needed any more'))
+  await Promise.all([first, second, third])
+  assert.deepEqual(order, ['second gave up', 'first done', 'third done'])
+})

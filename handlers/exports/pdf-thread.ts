@@ -5,9 +5,38 @@ import type { PdfReport } from './pdf.ts'
  * Renders the PDF on a worker thread. pdfmake lays the whole document out synchronously (about 6 s
  * for 20,000 rows on this machine), which on the main thread would stall every other job, lease
  * extension and, in an `all` process, the API. Aborting `signal` terminates the thread, so a timed-out
- * export really stops.
+ * export really stops. PDFs render one at a time per process; the others wait their turn.
  */
-export function renderPdfInThread(report: PdfReport, signal: AbortSignal): Promise<Buffer> {
+export async function renderPdfInThread(report: PdfReport, signal: AbortSignal): Promise<Buffer> {
+  // One PDF at a time per process: each needs ~500 MB at the row cap.
+  // The next caller waits for this one and for everyone before it (one given up while waiting included).
+  const previous = turn
+  let release!: () => void
+  const mine = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  turn = previous.then(() => mine)
+  try {
+    await waitOrAbort(previous, signal)
+    return await render(report, signal)
+  } finally {
+    release()
+  }
+}
+
+let turn: Promise<void> = Promise.resolve()
+
+function waitOrAbort(previous: Promise<void>, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted()
+  let onAbort: () => void = () => {}
+  return new Promise<void>((resolve, reject) => {
+    onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    void previous.then(resolve)
+  }).finally(() => signal.removeEventListener('abort', onAbort))
+}
+
+function render(report: PdfReport, signal: AbortSignal): Promise<Buffer> {
   signal.throwIfAborted()
   const thread = new Worker(new URL('./pdf-thread-main.ts', import.meta.url), { workerData: report })
   let onAbort: () => void = () => {}
