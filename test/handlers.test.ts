@@ -149,7 +149,8 @@ test('email.weekly-summary: the week of activities from the export source, email
   assert.match(html, /Longest: a \d+-minute \w+ on 2026-11-1\d/)
 })
 
-test('exports.build: a failing export ends failed with its error; one deleted mid-build leaves no file behind', async (t) => {
+test('exports.build: a failing export ends failed with its error and builds when redriven; one deleted mid-build leaves no file behind', async (t) => {
+  let databaseBack = false
   let release!: () => void
   const gate = new Promise<void>((resolve) => {
     release = resolve
@@ -163,7 +164,7 @@ test('exports.build: a failing export ends failed with its error; one deleted mi
           validate: () => [],
           async *rows() {
             yield ['2026-01-01', 'run', 1, 1, 1, '']
-            throw new Error('database went away')
+            if (!databaseBack) throw new Error('database went away')
           },
         },
         {
@@ -197,6 +198,15 @@ test('exports.build: a failing export ends failed with its error; one deleted mi
   assert.equal(failed.status, 'failed')
   assert.equal(failed.error, 'database went away')
 
+  // The database is back; the operator redrives the dead letter and the export completes after all.
+  databaseBack = true
+  assert.equal(await stack.queue.redrive('exports'), 1)
+  await stack.succeeded('exports.build')
+  const rebuilt = (
+    await stack.app.inject({ method: 'GET', url: `/v1/exports/${broken.id}`, headers: auth })
+  ).json() as { status: string; rows: number; error?: string }
+  assert.deepEqual([rebuilt.status, rebuilt.rows, rebuilt.error], ['completed', 1, undefined])
+
   const slow = (await post('slow')).json() as { id: string }
   await stack.handlers.exports.records
     .get('carol', slow.id)
@@ -210,7 +220,7 @@ test('exports.build: a failing export ends failed with its error; one deleted mi
     204,
   )
   release()
-  await stack.succeeded('exports.build')
+  await stack.succeeded('exports.build', 2)
   assert.deepEqual(
     (await stack.store.list('exports/carol/')).map((o) => o.key).filter((k) => k.includes(slow.id)),
     [],

@@ -16,7 +16,8 @@ const ExportRef = Type.Object({
 /**
  * `exports.build`: queued → running → completed (file stored, owner emailed) or failed. Safe to run
  * twice (delivery is at least once): a finished export is left alone, except that a missing "ready"
- * email is still sent; an export deleted meanwhile is dropped with its file.
+ * email is still sent; an export deleted meanwhile is dropped with its file; a failed one is built
+ * again only when its job is redriven from the dead-letter queue.
  */
 export function exportBuildJob(exports: ExportService, producer: Producer) {
   return defineJob({
@@ -29,11 +30,13 @@ export function exportBuildJob(exports: ExportService, producer: Producer) {
     async handle({ owner, exportId }, ctx) {
       let record = await exports.records.get(owner, exportId)
       if (!record) return ctx.log.info('export was deleted before it was built')
-      if (record.status === 'failed') return
+      // A failed export is final, unless its job starts afresh (attempt 1): an operator redrove it.
+      if (record.status === 'failed' && ctx.attempt > 1) return
       if (record.status !== 'completed') {
         const kind = exports.kinds.get(record.kind)
         if (!kind) throw new NonRetryableError(`unknown export kind "${record.kind}"`)
-        record = await save(exports, { ...record, status: 'running', error: undefined })
+        const { error: _error, expiresAt: _expiresAt, ...unfinished } = record
+        record = await save(exports, { ...unfinished, status: 'running' })
         try {
           const built = await build(exports, kind, record, ctx)
           // Deleted while it ran: drop the file rather than bring the record back.
@@ -58,7 +61,8 @@ export function exportBuildJob(exports: ExportService, producer: Producer) {
       }
       if (record.notifyEmail && !record.notified) {
         await producer.enqueue('email.export-ready', { owner, exportId })
-        await save(exports, { ...record, notified: true })
+        // Not if it was deleted meanwhile: that would bring back a record without a file.
+        if (await exports.records.get(owner, exportId)) await save(exports, { ...record, notified: true })
       }
     },
   })

@@ -3,7 +3,7 @@ import { type Clock, systemClock } from '../../src/clock.ts'
 import { InvalidPayloadError, LimitExceededError } from '../../src/errors.ts'
 import { newId } from '../../src/ids.ts'
 import type { Producer } from '../../src/producer.ts'
-import type { ObjectStore } from '../../src/storage/object-store.ts'
+import { ObjectNotFoundError, type ObjectStore } from '../../src/storage/object-store.ts'
 import type { ExportKinds } from './kind.ts'
 import type { DownloadLinks } from './links.ts'
 import {
@@ -214,7 +214,13 @@ export class ExportService {
     const contentType = CONTENT_TYPES[record.format]
     const redirect = await this.store.downloadUrl(key, 300, { fileName: name, contentType })
     if (redirect) return { status: 'ready', record, fileName: name, contentType, redirect }
-    return { status: 'ready', record, fileName: name, contentType, body: await this.store.get(key) }
+    try {
+      return { status: 'ready', record, fileName: name, contentType, body: await this.store.get(key) }
+    } catch (err) {
+      // Deleted between reading the record and opening the file.
+      if (err instanceof ObjectNotFoundError) return { status: 'not_found' }
+      throw err
+    }
   }
 
   async #activeCount(owner: string): Promise<number> {
