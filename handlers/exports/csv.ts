@@ -11,7 +11,11 @@ const FORMULA = /^[=+\-@\t\r]/
 const OPTIONS = { newline: '\r\n', escapeFormulae: FORMULA } as const
 
 export interface CsvOptions {
-  /** Rows per chunk handed to papaparse and to the stream. Default 1000. */
+  /**
+   * Rows per chunk handed to papaparse and to the stream. Default 128 (about 6.5 KB of CSV): chunks
+   * outlive a scavenge while they are written, and measured peak RSS for a million rows was 125 MB
+   * at 128 rows, 137 MB at 250-1,000 and 213 MB at 5,000 (bench/export.ts), at the same speed.
+   */
   chunkRows?: number
 }
 
@@ -32,7 +36,7 @@ export function csvExport(
   rows: AsyncIterable<readonly unknown[]>,
   options: CsvOptions = {},
 ): CsvExport {
-  const chunkRows = options.chunkRows ?? 1000
+  const chunkRows = options.chunkRows ?? 128
   const state = { rows: 0 }
   async function* chunks(): AsyncGenerator<string> {
     yield `\uFEFF${Papa.unparse([columns.map((c) => c.header)], OPTIONS)}\r\n`
