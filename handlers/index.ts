@@ -3,6 +3,7 @@ import type { Clock } from '../src/clock.ts'
 import type { JobDefinition } from '../src/job.ts'
 import type { Mailer } from '../src/mail/mailer.ts'
 import type { Producer } from '../src/producer.ts'
+import { JobRegistry } from '../src/registry.ts'
 import type { Schedule } from '../src/scheduler.ts'
 import { createMailer, createObjectStore } from '../src/services.ts'
 import type { ObjectStore } from '../src/storage/object-store.ts'
@@ -75,6 +76,11 @@ export function createHandlers(options: HandlerOptions): Handlers {
     { name: 'exports-cleanup', cron: '17 * * * *', job: 'exports.cleanup', payload: {} },
   ]
   return { jobs, schedules, exports, email }
+}
+
+/** The queues a deployment uses: those of `jobs`, plus any listed in `extra` (`QUEUES=a,b`). */
+export function deploymentQueues(jobs: Iterable<JobDefinition>, extra = process.env.QUEUES ?? ''): string[] {
+  return [...new Set([...new JobRegistry(jobs).queues(), ...extra.split(',').filter(Boolean)])]
 }
 
 /** The shipped handlers for a loaded configuration (STORAGE_*, MAIL_*, EXPORT_*). */

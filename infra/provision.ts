@@ -9,10 +9,9 @@ import { MemoryQueue } from '../adapters/memory/index.ts'
 import { PubSubQueue } from '../adapters/pubsub/index.ts'
 import { SqsQueue } from '../adapters/sqs/index.ts'
 import { loadConfig } from '../config/load.ts'
-import { handlersFromConfig } from '../handlers/index.ts'
+import { deploymentQueues, handlersFromConfig } from '../handlers/index.ts'
 import { ConfigError } from '../src/errors.ts'
 import { Producer } from '../src/producer.ts'
-import { JobRegistry } from '../src/registry.ts'
 import { createS3Client } from '../src/services.ts'
 
 let config: ReturnType<typeof loadConfig>
@@ -30,12 +29,7 @@ const shipped = handlersFromConfig(config, {
   secret: 'provisioning-does-not-sign-links',
   appUrl: config.app.url ?? 'http://localhost',
 })
-const queues = [
-  ...new Set([
-    ...new JobRegistry(shipped.jobs).queues(),
-    ...(process.env.QUEUES ?? '').split(',').filter(Boolean),
-  ]),
-]
+const queues = deploymentQueues(shipped.jobs)
 
 if (config.queue.driver === 'sqs') {
   const sqs = new SqsQueue({

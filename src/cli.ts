@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/load.ts'
-import { handlersFromConfig } from '../handlers/index.ts'
+import { deploymentQueues, handlersFromConfig } from '../handlers/index.ts'
 import { deadLetters, overview, redrive } from './admin.ts'
 import { createQueue } from './create-queue.ts'
 import { ConfigError, InvalidPayloadError, UnknownJobTypeError } from './errors.ts'
@@ -59,9 +59,7 @@ const { jobs } = handlersFromConfig(config, {
   appUrl: config.app.url ?? 'http://localhost',
 })
 for (const job of jobs) registry.register(job)
-const queueNames = [
-  ...new Set([...registry.queues(), ...(process.env.QUEUES ?? '').split(',').filter(Boolean)]),
-]
+const queueNames = deploymentQueues(jobs)
 
 function print(json: unknown, text: () => string): void {
   process.stdout.write(values.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`)

@@ -27,3 +27,15 @@ export function newId(): string {
   }
   return uuidv7({ random, msecs: lastMs, seq })
 }
+
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** Is `text` an id as newId writes it (a lowercase uuid)? Check ids from outside before using them in keys or paths. */
+export function isId(text: string): boolean {
+  return ID.test(text)
+}
+
+/** When a uuid v7 was made: its first 48 bits, in epoch ms. */
+export function idTime(id: string): number {
+  return Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)
+}

@@ -32,6 +32,7 @@ export class Metrics {
   constructor(registry = new Registry()) {
     this.registry = registry
     const allSeries = this.#series
+    const everySeries = () => [...allSeries.values()].flatMap((m) => [...m.values()])
     const enqueuedReported = new WeakMap<JobSeries, number>()
     this.enqueued = new Counter({
       name: 'conveyor_jobs_enqueued_total',
@@ -39,7 +40,7 @@ export class Metrics {
       labelNames: ['queue', 'type'],
       registers: [registry],
       collect() {
-        for (const s of [...allSeries.values()].flatMap((m) => [...m.values()])) {
+        for (const s of everySeries()) {
           const delta = s.enqueued - (enqueuedReported.get(s) ?? 0)
           if (delta > 0) this.inc(s.labels, delta)
           enqueuedReported.set(s, s.enqueued)
@@ -53,7 +54,7 @@ export class Metrics {
       labelNames: ['queue', 'type', 'outcome'],
       registers: [registry],
       collect() {
-        for (const s of [...allSeries.values()].flatMap((m) => [...m.values()])) {
+        for (const s of everySeries()) {
           const last = reported.get(s) ?? { success: 0, retry: 0, dead_letter: 0, timeout: 0 }
           for (const outcome of OUTCOMES) {
             const delta = s.outcomes[outcome] - (last[outcome] ?? 0)
@@ -64,7 +65,7 @@ export class Metrics {
         }
       },
     })
-    registerDurationHistogram(registry, () => [...allSeries.values()].flatMap((m) => [...m.values()]))
+    registerDurationHistogram(registry, everySeries)
     const workers = this.#workers
     this.inFlight = new Gauge({
       name: 'conveyor_jobs_in_flight',

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createSigner } from 'fast-jwt'
+import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import { MemoryQueue } from '../adapters/memory/index.ts'
 import { SqsQueue } from '../adapters/sqs/index.ts'
@@ -46,6 +47,16 @@ async function appWith(queue: Queue, options: { rateLimitPerMinute?: number } = 
   return { app, registry, metrics }
 }
 
+/** POST /v1/jobs with a test.greet payload. */
+function postGreet(app: FastifyInstance, authorization = alice, name = 'A') {
+  return app.inject({
+    method: 'POST',
+    url: '/v1/jobs',
+    headers: { authorization },
+    payload: { type: 'test.greet', payload: { name } },
+  })
+}
+
 test('http: POST /v1/jobs enqueues a publishable job and the worker runs it', async (t) => {
   const queue = new MemoryQueue()
   const { app, registry, metrics } = await appWith(queue)
@@ -56,12 +67,7 @@ test('http: POST /v1/jobs enqueues a publishable job and the worker runs it', as
     await app.close()
     await queue.close()
   })
-  const res = await app.inject({
-    method: 'POST',
-    url: '/v1/jobs',
-    headers: { authorization: alice },
-    payload: { type: 'test.greet', payload: { name: 'Ada' } },
-  })
+  const res = await postGreet(app, alice, 'Ada')
   assert.equal(res.statusCode, 202)
   const body = res.json() as { id: string; type: string }
   assert.equal(body.type, 'test.greet')
@@ -182,12 +188,7 @@ test('http: an unreachable queue is a 503, and readyz says so', async (t) => {
     await app.close()
     await queue.close()
   })
-  const res = await app.inject({
-    method: 'POST',
-    url: '/v1/jobs',
-    headers: { authorization: alice },
-    payload: { type: 'test.greet', payload: { name: 'A' } },
-  })
+  const res = await postGreet(app)
   assert.equal(res.statusCode, 503)
   assert.match((res.json() as { message: string }).message, /the queue is unavailable/)
   assert.equal(res.headers['retry-after'], '5')
@@ -203,13 +204,7 @@ test('http: requests are rate limited per user (429 with Retry-After); others ar
     await queue.close()
   })
   const bob = `Bearer ${sign({ sub: 'bob' })}`
-  const post = (authorization: string) =>
-    app.inject({
-      method: 'POST',
-      url: '/v1/jobs',
-      headers: { authorization },
-      payload: { type: 'test.greet', payload: { name: 'A' } },
-    })
+  const post = (authorization: string) => postGreet(app, authorization)
   for (let i = 0; i < 3; i++) assert.equal((await post(alice)).statusCode, 202)
   const limited = await post(alice)
   assert.equal(limited.statusCode, 429)

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { text } from 'node:stream/consumers'
+import { isId } from '../../src/ids.ts'
 import { ObjectNotFoundError, type ObjectStore } from '../../src/storage/object-store.ts'
 
 /** What a client sees. `expired` is never stored: a completed or failed export reads so after `expiresAt`. */
@@ -26,8 +27,6 @@ export interface ExportRecord {
   /** The "export ready" email has been enqueued. */
   notified?: boolean
 }
-
-const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /**
  * The owner as one safe path segment: as is when it is plain (`alice`, `user_42`, `a@b.com`), else a
@@ -62,7 +61,7 @@ export class ExportRecords {
 
   /** The owner's record, or undefined (unknown id, another owner's id, or not an id at all). */
   async get(owner: string, id: string): Promise<ExportRecord | undefined> {
-    if (!ID.test(id)) return undefined
+    if (!isId(id)) return undefined
     const record = await this.#read(recordKey(owner, id))
     return record?.owner === owner ? record : undefined
   }
@@ -116,7 +115,7 @@ function idsOf(keys: readonly string[]): string[] {
   for (const key of keys) {
     if (!key.endsWith('.json')) continue
     const id = key.slice(key.lastIndexOf('/') + 1, -'.json'.length)
-    if (ID.test(id)) ids.push(id)
+    if (isId(id)) ids.push(id)
   }
   return ids.sort().reverse()
 }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import { type Clock, systemClock } from '../../src/clock.ts'
 import { InvalidPayloadError, LimitExceededError } from '../../src/errors.ts'
-import { newId } from '../../src/ids.ts'
+import { idTime, newId } from '../../src/ids.ts'
 import type { Producer } from '../../src/producer.ts'
 import { ObjectNotFoundError, type ObjectStore } from '../../src/storage/object-store.ts'
 import type { ExportKinds } from './kind.ts'
@@ -226,7 +226,7 @@ export class ExportService {
   async #activeCount(owner: string): Promise<number> {
     // Only exports from the last STALE_AFTER_MS can still be under way (the cleanup job fails older ones).
     const since = this.clock.now() - STALE_AFTER_MS
-    const recent = (await this.records.ids(owner)).filter((id) => uuidTime(id) >= since)
+    const recent = (await this.records.ids(owner)).filter((id) => idTime(id) >= since)
     const records = await this.records.many(owner, recent)
     return records.filter((r) => r.status === 'queued' || r.status === 'running').length
   }
@@ -242,9 +242,4 @@ export class ExportService {
       if (this.#ownerLocks.get(owner) === settled) this.#ownerLocks.delete(owner)
     }
   }
-}
-
-/** The creation time in a uuid v7 (its first 48 bits, in ms). */
-export function uuidTime(id: string): number {
-  return Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)
 }

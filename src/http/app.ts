@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from '../logger.ts'
 import { authPlugin } from './auth.ts'
-import { installErrorHandler } from './errors.ts'
+import { errorBody, installErrorHandler } from './errors.ts'
 import { activityRoutes } from './routes/activities.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { devOutboxRoutes } from './routes/dev-outbox.ts'
@@ -60,11 +60,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         max: options.rateLimitPerMinute ?? 120,
         timeWindow: 60_000,
         keyGenerator: (request) => `user:${request.user.sub}`,
-        errorResponseBuilder: (_request, context) => ({
-          statusCode: 429,
-          error: 'Too Many Requests',
-          message: `rate limit of ${context.max} requests per minute reached; retry in ${Math.ceil(context.ttl / 1000)} s`,
-        }),
+        errorResponseBuilder: (_request, context) =>
+          errorBody(
+            429,
+            `rate limit of ${context.max} requests per minute reached; retry in ${Math.ceil(context.ttl / 1000)} s`,
+          ),
       })
       await v1.register(jobRoutes)
       await v1.register(adminRoutes)

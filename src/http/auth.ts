@@ -1,6 +1,7 @@
 import jwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { sendError } from './errors.ts'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -55,12 +56,10 @@ export const authPlugin = fp<{ secret: string }>(
           (err as { code?: string }).code === 'FST_JWT_NO_AUTHORIZATION_IN_HEADER'
             ? 'missing Authorization: Bearer token'
             : `invalid token: ${(err as Error).message}`
-        return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message })
+        return sendError(reply, 401, message)
       }
       if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
-        return reply
-          .code(401)
-          .send({ statusCode: 401, error: 'Unauthorized', message: 'invalid token: no sub claim' })
+        return sendError(reply, 401, 'invalid token: no sub claim')
       }
       const user = {
         sub: claims.sub,

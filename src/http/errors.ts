@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
-import Type from 'typebox'
+import Type, { type Static } from 'typebox'
 import { InvalidPayloadError, LimitExceededError, QueueFullError, QueueUnavailableError } from '../errors.ts'
 
 /** The body of every error response. */
@@ -23,9 +23,14 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Service Unavailable',
 }
 
+/** The JSON body of an error response with this status. */
+export function errorBody(statusCode: number, message: string): Static<typeof ErrorBody> {
+  return { statusCode, error: STATUS_TEXT[statusCode] ?? 'Error', message }
+}
+
 /** A JSON error reply: `return sendError(reply, 404, 'no export ...')`. */
 export function sendError(reply: FastifyReply, statusCode: number, message: string): FastifyReply {
-  return reply.code(statusCode).send({ statusCode, error: STATUS_TEXT[statusCode] ?? 'Error', message })
+  return reply.code(statusCode).send(errorBody(statusCode, message))
 }
 
 /** Every error is JSON `{ statusCode, error, message }`; bad input is a 4xx that says what is wrong, never a 500. */
@@ -61,12 +66,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     } else if (status > 500) {
       request.log.warn({ err }, 'request refused')
     }
-    return reply.code(status).send({ statusCode: status, error: STATUS_TEXT[status] ?? 'Error', message })
+    return sendError(reply, status, message)
   })
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url}` }),
+    sendError(reply, 404, `no route ${request.method} ${request.url}`),
   )
 }
 

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { newId } from '../ids.ts'
+import { isId, newId } from '../ids.ts'
 import { composeMime } from './compose.ts'
 import type { Mailer, MailMessage, SentMail } from './mailer.ts'
 
@@ -58,7 +58,7 @@ export class OutboxMailer implements Mailer {
 
   /** The stored `.eml` or `.html` of one message, or undefined. */
   async read(id: string, kind: 'eml' | 'html'): Promise<string | undefined> {
-    if (!/^[0-9a-f-]{36}$/.test(id)) return undefined
+    if (!isId(id)) return undefined
     return readFile(join(this.dir, `${id}.${kind}`), 'utf8').catch(() => undefined)
   }
 }

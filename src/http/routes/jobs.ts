@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { ErrorBody } from '../errors.ts'
+import { ErrorBody, sendError } from '../errors.ts'
 
 const MAX_DELAY_MS = 30 * 24 * 3600 * 1000
 
@@ -37,17 +37,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { registry, producer } = app.conveyor
       const { type, payload, delayMs } = request.body
       const job = registry.get(type)
-      if (!job)
-        return reply
-          .code(400)
-          .send({ statusCode: 400, error: 'Bad Request', message: `unknown job type "${type}"` })
-      if (!job.publishable) {
-        return reply.code(403).send({
-          statusCode: 403,
-          error: 'Forbidden',
-          message: `job type "${type}" cannot be enqueued over HTTP`,
-        })
-      }
+      if (!job) return sendError(reply, 400, `unknown job type "${type}"`)
+      if (!job.publishable) return sendError(reply, 403, `job type "${type}" cannot be enqueued over HTTP`)
       // The producer checks the payload against the job's schema (InvalidPayloadError is a 400).
       const envelope = await producer.enqueue(job, payload as never, delayMs ? { delayMs } : {})
       return reply.code(202).send({ id: envelope.id, type })
