@@ -5,44 +5,25 @@
 // message has been handled. Handlers are no-ops. Each side gets its own topic and subscription.
 // Last line: { "bench": "pubsub", "conveyorMsgsPerSec", "anchorMsgsPerSec", "ratio" }
 import { PubSub } from '@google-cloud/pubsub'
-import Type from 'typebox'
 import { PubSubQueue } from '../adapters/pubsub/index.ts'
-import { defineJob } from '../src/job.ts'
 import { createLogger } from '../src/logger.ts'
-import { Producer } from '../src/producer.ts'
-import { Worker } from '../src/worker.ts'
 import { startPubSubEmulator } from '../test/support/pubsub-emulator.ts'
+import { BENCH_PAYLOAD, timeNoopJobs } from './support/noop-jobs.ts'
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000)
 const CONCURRENCY = 64
-const payload = { userId: 'user-0000001234', email: 'someone@example.com', template: 'weekly-summary' }
 
 async function conveyor(): Promise<number> {
   const log = createLogger({ level: 'warn' })
   const queue = new PubSubQueue({ autoCreate: true, topicPrefix: 'conveyor-' }, { logger: log })
   await queue.ensureQueue('bench')
-  let done = 0
-  let finished!: () => void
-  const allDone = new Promise<void>((r) => {
-    finished = r
+  const seconds = await timeNoopJobs(queue, {
+    messages: MESSAGES,
+    concurrency: CONCURRENCY,
+    logger: log,
+    batch: 500,
+    parallel: 1,
   })
-  const job = defineJob({
-    type: 'bench.noop',
-    queue: 'bench',
-    schema: Type.Object({ userId: Type.String(), email: Type.String(), template: Type.String() }),
-    handle: () => {
-      if (++done === MESSAGES) finished()
-    },
-  })
-  const worker = new Worker({ queue, jobs: [job], concurrency: CONCURRENCY, logger: log })
-  const producer = new Producer({ queue })
-  const started = performance.now()
-  worker.start()
-  const chunk = Array.from({ length: 500 }, () => payload)
-  for (let sent = 0; sent < MESSAGES; sent += chunk.length) await producer.enqueueMany(job, chunk)
-  await allDone
-  const seconds = (performance.now() - started) / 1000
-  await worker.stop()
   await queue.close()
   return MESSAGES / seconds
 }
@@ -61,7 +42,7 @@ async function anchor(): Promise<number> {
     message.ack()
     if (++done === MESSAGES) finished()
   })
-  const body = Buffer.from(JSON.stringify({ type: 'bench.noop', payload }))
+  const body = Buffer.from(JSON.stringify({ type: 'bench.noop', payload: BENCH_PAYLOAD }))
   const started = performance.now()
   for (let sent = 0; sent < MESSAGES; sent += 500) {
     await Promise.all(Array.from({ length: 500 }, () => topic.publishMessage({ data: body })))

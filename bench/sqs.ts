@@ -9,12 +9,9 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs'
 import { Consumer } from 'sqs-consumer'
-import Type from 'typebox'
 import { SqsQueue } from '../adapters/sqs/index.ts'
-import { defineJob } from '../src/job.ts'
 import { createLogger } from '../src/logger.ts'
-import { Producer } from '../src/producer.ts'
-import { Worker } from '../src/worker.ts'
+import { BENCH_PAYLOAD, timeNoopJobs } from './support/noop-jobs.ts'
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000)
 const CONCURRENCY = 64
@@ -24,7 +21,6 @@ Object.assign(process.env, {
   AWS_REGION: 'us-east-1',
   AWS_EC2_METADATA_DISABLED: 'true',
 })
-const payload = { userId: 'user-0000001234', email: 'someone@example.com', template: 'weekly-summary' }
 
 async function startEmulator(): Promise<{ child: ChildProcess; endpoint: string }> {
   const child = spawn(
@@ -59,37 +55,15 @@ async function conveyor(endpoint: string): Promise<{ rate: number; requestsPerMe
     { endpoint, autoCreate: true, queuePrefix: 'conveyor-' },
     { client, logger: createLogger({ level: 'warn' }) },
   )
-  let done = 0
-  let finished!: () => void
-  const allDone = new Promise<void>((r) => {
-    finished = r
-  })
-  const job = defineJob({
-    type: 'bench.noop',
-    queue: 'bench',
-    schema: Type.Object({ userId: Type.String(), email: Type.String(), template: Type.String() }),
-    handle: () => {
-      if (++done === MESSAGES) finished()
-    },
-  })
   await queue.ensureQueue('bench')
   const before = requests()
-  const worker = new Worker({
-    queue,
-    jobs: [job],
+  const seconds = await timeNoopJobs(queue, {
+    messages: MESSAGES,
     concurrency: CONCURRENCY,
     logger: createLogger({ level: 'warn' }),
+    batch: 100,
+    parallel: 8,
   })
-  const producer = new Producer({ queue })
-  const started = performance.now()
-  worker.start()
-  const chunk = Array.from({ length: 100 }, () => payload)
-  for (let sent = 0; sent < MESSAGES; sent += chunk.length * 8) {
-    await Promise.all(Array.from({ length: 8 }, () => producer.enqueueMany(job, chunk)))
-  }
-  await allDone
-  const seconds = (performance.now() - started) / 1000
-  await worker.stop()
   const used = requests() - before
   await queue.close()
   client.destroy()
@@ -117,7 +91,7 @@ async function anchor(endpoint: string): Promise<number> {
   })
   const started = performance.now()
   consumer.start()
-  const body = JSON.stringify({ type: 'bench.noop', payload })
+  const body = JSON.stringify({ type: 'bench.noop', payload: BENCH_PAYLOAD })
   for (let sent = 0; sent < MESSAGES; sent += 80) {
     await Promise.all(
       Array.from({ length: 8 }, (_, b) =>
