@@ -364,3 +364,16 @@ test('exports: an unreachable queue or object store is a 503 with Retry-After, a
   assert.equal(ready.statusCode, 503)
   assert.match(ready.json().message, /object store not reachable/)
 })
+
+test('exports: requests racing for the last slot are taken one at a time: one 202, one 429', async (t) => {
+  const stack = await TestStack.start({ worker: false })
+  t.after(() => stack.close())
+  for (let i = 0; i < 2; i++) {
+    assert.equal((await requestExport(stack, alice, { kind: 'activities', format: 'csv' })).statusCode, 202)
+  }
+  const racing = await Promise.all([
+    requestExport(stack, alice, { kind: 'activities', format: 'csv' }),
+    requestExport(stack, alice, { kind: 'activities', format: 'csv' }),
+  ])
+  assert.deepEqual(racing.map((r) => r.statusCode).sort(), [202, 429])
+})

@@ -1,5 +1,9 @@
 import { Worker } from 'node:worker_threads'
+import { Serializer } from '../../src/serializer.ts'
 import type { PdfReport } from './pdf.ts'
+
+// One PDF at a time per process: each needs ~500 MB at the row cap.
+const renders = new Serializer()
 
 /**
  * Renders the PDF on a worker thread. pdfmake lays the whole document out synchronously (about 6 s
@@ -7,33 +11,8 @@ import type { PdfReport } from './pdf.ts'
  * extension and, in an `all` process, the API. Aborting `signal` terminates the thread, so a timed-out
  * export really stops. PDFs render one at a time per process; the others wait their turn.
  */
-export async function renderPdfInThread(report: PdfReport, signal: AbortSignal): Promise<Buffer> {
-  // One PDF at a time per process: each needs ~500 MB at the row cap.
-  // The next caller waits for this one and for everyone before it (one given up while waiting included).
-  const previous = turn
-  let release!: () => void
-  const mine = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  turn = previous.then(() => mine)
-  try {
-    await waitOrAbort(previous, signal)
-    return await render(report, signal)
-  } finally {
-    release()
-  }
-}
-
-let turn: Promise<void> = Promise.resolve()
-
-function waitOrAbort(previous: Promise<void>, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted()
-  let onAbort: () => void = () => {}
-  return new Promise<void>((resolve, reject) => {
-    onAbort = () => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    void previous.then(resolve)
-  }).finally(() => signal.removeEventListener('abort', onAbort))
+export function renderPdfInThread(report: PdfReport, signal: AbortSignal): Promise<Buffer> {
+  return renders.run('pdf', () => render(report, signal), signal)
 }
 
 function render(report: PdfReport, signal: AbortSignal): Promise<Buffer> {

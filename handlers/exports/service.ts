@@ -3,6 +3,7 @@ import { type Clock, systemClock } from '../../src/clock.ts'
 import { InvalidPayloadError, LimitExceededError } from '../../src/errors.ts'
 import { idTime, newId } from '../../src/ids.ts'
 import type { Producer } from '../../src/producer.ts'
+import { Serializer } from '../../src/serializer.ts'
 import { ObjectNotFoundError, type ObjectStore } from '../../src/storage/object-store.ts'
 import type { ExportKinds } from './kind.ts'
 import type { DownloadLinks } from './links.ts'
@@ -88,7 +89,7 @@ export class ExportService {
   readonly #producer: Producer
   readonly #maxActive: number
   /** One request at a time per owner in this process, so two concurrent requests cannot both pass the cap. */
-  readonly #ownerLocks = new Map<string, Promise<unknown>>()
+  readonly #perOwner = new Serializer()
 
   constructor(options: ExportServiceOptions) {
     this.store = options.store
@@ -120,7 +121,7 @@ export class ExportService {
     if (request.format === 'pdf' && rows !== undefined && rows > this.pdfMaxRows) {
       throw new InvalidPayloadError('export', [this.pdfTooLarge(rows)])
     }
-    return this.#serialized(owner, async () => {
+    return this.#perOwner.run(owner, async () => {
       const active = await this.#activeCount(owner)
       if (active >= this.#maxActive) {
         throw new LimitExceededError(
@@ -229,17 +230,5 @@ export class ExportService {
     const recent = (await this.records.ids(owner)).filter((id) => idTime(id) >= since)
     const records = await this.records.many(owner, recent)
     return records.filter((r) => r.status === 'queued' || r.status === 'running').length
-  }
-
-  async #serialized<T>(owner: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#ownerLocks.get(owner) ?? Promise.resolve()
-    const run = previous.then(work, work)
-    const settled = run.catch(() => {})
-    this.#ownerLocks.set(owner, settled)
-    try {
-      return await run
-    } finally {
-      if (this.#ownerLocks.get(owner) === settled) this.#ownerLocks.delete(owner)
-    }
   }
 }
