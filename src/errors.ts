@@ -149,3 +149,25 @@ export class LimitExceededError extends ConveyorError {
     super('LIMIT_EXCEEDED', message, options)
   }
 }
+
+/** The job store could not be reached or did not answer in time; safe to retry the call. */
+export class StoreUnavailableError extends ConveyorError {
+  constructor(message: string, options: ConveyorErrorOptions = {}) {
+    super('STORE_UNAVAILABLE', message, options)
+  }
+}
+
+/** A handler's result is larger than the job store keeps; nothing was written. */
+export class ResultTooLargeError extends ConveyorError {
+  readonly bytes: number
+  readonly limitBytes: number
+  constructor(bytes: number, limitBytes: number, options: ConveyorErrorOptions = {}) {
+    super(
+      'RESULT_TOO_LARGE',
+      `job result is ${bytes} bytes; the job store keeps at most ${limitBytes}`,
+      options,
+    )
+    this.bytes = bytes
+    this.limitBytes = limitBytes
+  }
+}
