@@ -38,11 +38,13 @@ export interface JobStore {
   get(id: string): Promise<JobRecord | undefined>
 
   /**
-   * Moves a job forward (see the ranks above). Resolves to true when the write applied, false when the
-   * stored state was already at or beyond it, or the record does not exist. A `succeeded` result larger
-   * than the store's cap rejects with ResultTooLargeError and writes nothing.
+   * Moves a job forward (see the ranks above). `applied` is true when the write took effect; when it did
+   * not (the stored state was already at or beyond it), `current` is the stored record, so a worker can
+   * tell a cancelled or finished job from a duplicate delivery without another read; both are absent
+   * when there is no record. A `succeeded` result larger than the store's cap rejects with
+   * ResultTooLargeError and writes nothing.
    */
-  transition(id: string, to: Transition): Promise<boolean>
+  transition(id: string, to: Transition): Promise<TransitionResult>
 
   /** Records a running attempt's progress; ignored unless that run/attempt is the one running. */
   progress(id: string, at: AttemptRef, progress: JobProgress): Promise<boolean>
@@ -155,6 +157,12 @@ export type Transition =
   | ({ status: 'succeeded'; result?: unknown } & AttemptRef)
   | ({ status: 'failed'; error: JobErrorInfo } & AttemptRef)
   | ({ status: 'cancelled' } & Partial<AttemptRef>)
+
+export interface TransitionResult {
+  applied: boolean
+  /** The stored record when the write did not apply. */
+  current?: JobRecord
+}
 
 export type CancelOutcome =
   /** It had not started; it is `cancelled` now and will not run. */
