@@ -176,8 +176,8 @@ export const ConfigSchema = Type.Object({
   mail: Type.Object({
     driver: env(
       'MAIL_DRIVER',
-      Type.Enum(['outbox', 'ses'], { default: 'outbox' }),
-      'How email leaves: `outbox` (files in STORAGE_DIR/outbox) or `ses`.',
+      Type.Enum(['outbox', 'ses', 'smtp'], { default: 'outbox' }),
+      'How email leaves: `outbox` (files in STORAGE_DIR/outbox), `ses` (needs AWS_REGION) or `smtp` (needs SMTP_URL).',
     ),
     from: env(
       'MAIL_FROM',
@@ -193,6 +193,31 @@ export const ConfigSchema = Type.Object({
       'MAIL_PER_RECIPIENT_PER_HOUR',
       Type.Integer({ minimum: 1, maximum: 100_000, default: 10 }),
       'Most emails one address receives per hour (per worker process); more are dead-lettered with the reason.',
+    ),
+    smtpUrl: env(
+      'SMTP_URL',
+      Type.Optional(
+        Type.String({
+          pattern: '^smtps?://[^/]+',
+          errorMessage: 'must look like smtp://user:pass@host:587 or smtps://user:pass@host:465',
+        }),
+      ),
+      'SMTP relay for MAIL_DRIVER=smtp: `smtp://user:pass@host:587` (STARTTLS) or `smtps://…:465` (TLS); user and password URL-encoded; `?tls.rejectUnauthorized=false` for a self-signed relay.',
+    ),
+    smtpRequireTls: env(
+      'SMTP_REQUIRE_TLS',
+      Type.Boolean({ default: true }),
+      'With smtp://, refuse to send unless the relay upgrades the connection with STARTTLS. Default true; false only for a local relay.',
+    ),
+    smtpMaxConnections: env(
+      'SMTP_MAX_CONNECTIONS',
+      Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+      'Pooled connections to the SMTP relay per process. Default 5.',
+    ),
+    smtpMaxSendRate: env(
+      'SMTP_MAX_SEND_RATE',
+      Type.Number({ exclusiveMinimum: 0, maximum: 10_000, default: 10 }),
+      "Emails per second through the SMTP relay, at most (your provider's rate). Default 10.",
     ),
     sesMaxSendRate: env(
       'SES_MAX_SEND_RATE',

@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.ts'
 import type { Mailer } from './mail/mailer.ts'
 import { OutboxMailer } from './mail/outbox.ts'
 import { SesMailer } from './mail/ses.ts'
+import { SmtpMailer } from './mail/smtp.ts'
 import { FsObjectStore } from './storage/fs-store.ts'
 import type { ObjectStore } from './storage/object-store.ts'
 import { S3ObjectStore } from './storage/s3-store.ts'
@@ -42,6 +43,15 @@ export function createMailer(config: Config): Mailer {
       client: new SESClient({ ...region(config), ...(endpoint ? { endpoint } : {}) }),
       from: config.mail.from,
       maxSendRate: config.mail.sesMaxSendRate,
+    })
+  }
+  if (config.mail.driver === 'smtp') {
+    return new SmtpMailer({
+      url: config.mail.smtpUrl!,
+      from: config.mail.from,
+      requireTls: config.mail.smtpRequireTls,
+      maxConnections: config.mail.smtpMaxConnections,
+      maxSendRate: config.mail.smtpMaxSendRate,
     })
   }
   return new OutboxMailer(join(config.storage.dir, 'outbox'), config.mail.from)
