@@ -381,7 +381,10 @@ test('exports: a bucket that does not exist fails readyz and makes POST /v1/expo
   assert.match(ready.json().message, /bucket "conveyor-never-provisioned" does not exist.*npm run provision/)
   const refused = await requestExport(stack, alice, { kind: 'activities', format: 'csv' })
   assert.equal(refused.statusCode, 503, refused.body)
-  assert.match(refused.json().message, /file storage is unavailable: S3 bucket "conveyor-never-provisioned" does not exist/)
+  assert.match(
+    refused.json().message,
+    /file storage is unavailable: S3 bucket "conveyor-never-provisioned" does not exist/,
+  )
 
   await s3.send(new CreateBucketCommand({ Bucket: 'conveyor-never-provisioned' }))
   assert.equal((await stack.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200)

@@ -72,7 +72,13 @@ const backends: Record<string, MailerBackend> = {
       return Promise.all(
         entries.map(async (e) => {
           const mime = await simpleParser((await outbox.read(e.id, 'eml'))!)
-          return { to: e.to.join(','), from: FROM, subject: e.subject, text: mime.text!, html: mime.html || '' }
+          return {
+            to: e.to.join(','),
+            from: FROM,
+            subject: e.subject,
+            text: mime.text!,
+            html: mime.html || '',
+          }
         }),
       )
     },
@@ -231,7 +237,10 @@ test('smtp mailer: a relay without STARTTLS is refused unless SMTP_REQUIRE_TLS=f
   const plain = await startSmtpServer(undefined, { disabledCommands: ['STARTTLS'], allowInsecureAuth: true })
   try {
     const message = { to: 'ada@example.com', subject: 'plain', html: '<p>x</p>', text: 'x' }
-    await assert.rejects(track(new SmtpMailer({ url: plain.url, from: FROM })).send(message), MailRejectedError)
+    await assert.rejects(
+      track(new SmtpMailer({ url: plain.url, from: FROM })).send(message),
+      MailRejectedError,
+    )
     assert.equal(plain.received.length, 0)
     await track(new SmtpMailer({ url: plain.url, from: FROM, requireTls: false })).send(message)
     const [mail] = await plain.waitFor(1)

@@ -133,9 +133,12 @@ export class S3ObjectStore implements ObjectStore {
         )
       if (status === 403)
         throw new StorageUnavailableError(`access to S3 bucket "${this.bucket}" is denied`, { cause: err })
-      throw new StorageUnavailableError(`S3 bucket "${this.bucket}" is not reachable: ${(err as Error).message}`, {
-        cause: err,
-      })
+      throw new StorageUnavailableError(
+        `S3 bucket "${this.bucket}" is not reachable: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      )
     }
   }
 
