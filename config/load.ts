@@ -51,6 +51,8 @@ function crossFieldProblems(config: Config): string[] {
   const problems: string[] = []
   if (config.storage?.driver === 's3' && !config.storage.bucket)
     problems.push('S3_BUCKET is required when STORAGE_DRIVER=s3')
+  if (config.storage?.driver === 'gcs' && !config.storage.gcsBucket)
+    problems.push('GCS_BUCKET is required when STORAGE_DRIVER=gcs')
   if (config.mail?.driver === 'smtp' && !config.mail.smtpUrl)
     problems.push('SMTP_URL is required when MAIL_DRIVER=smtp (e.g. smtp://user:pass@smtp.example.com:587)')
   if (!config.aws?.region) {

@@ -132,8 +132,8 @@ export const ConfigSchema = Type.Object({
   storage: Type.Object({
     driver: env(
       'STORAGE_DRIVER',
-      Type.Enum(['fs', 's3'], { default: 'fs' }),
-      'Where files go: `fs` (STORAGE_DIR) or `s3` (S3_BUCKET).',
+      Type.Enum(['fs', 's3', 'gcs'], { default: 'fs' }),
+      'Where files go: `fs` (STORAGE_DIR), `s3` (S3_BUCKET) or `gcs` (GCS_BUCKET).',
     ),
     dir: env(
       'STORAGE_DIR',
@@ -149,6 +149,21 @@ export const ConfigSchema = Type.Object({
         }),
       ),
       'S3 bucket for files (STORAGE_DRIVER=s3) and for SQS claim checks.',
+    ),
+    gcsBucket: env(
+      'GCS_BUCKET',
+      Type.Optional(
+        Type.String({
+          pattern: '^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$',
+          errorMessage: 'must be a valid Cloud Storage bucket name',
+        }),
+      ),
+      'Cloud Storage bucket for files (STORAGE_DRIVER=gcs) and for Pub/Sub claim checks. Credentials: Application Default Credentials; STORAGE_EMULATOR_HOST points the client at an emulator.',
+    ),
+    gcsLocation: env(
+      'GCS_LOCATION',
+      Type.String({ minLength: 2, default: 'US' }),
+      '`npm run provision`: where a new GCS_BUCKET is created (a region such as `europe-west1`, or `US`/`EU`). Default US.',
     ),
     s3Endpoint: env(
       'AWS_ENDPOINT_URL_S3',
