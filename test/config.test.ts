@@ -134,3 +134,20 @@ test('config: MAIL_DRIVER=smtp needs SMTP_URL, which must be an smtp:// or smtps
   assert.equal(config.mail.smtpMaxSendRate, 10)
   assert.equal(loadConfig({ SMTP_REQUIRE_TLS: 'false' }).mail.smtpRequireTls, false)
 })
+
+test('config: STORAGE_DRIVER=gcs needs GCS_BUCKET, a valid bucket name', () => {
+  assert.throws(
+    () => loadConfig({ STORAGE_DRIVER: 'gcs' }),
+    (err: unknown) =>
+      err instanceof ConfigError && err.problems.includes('GCS_BUCKET is required when STORAGE_DRIVER=gcs'),
+  )
+  assert.throws(
+    () => loadConfig({ STORAGE_DRIVER: 'gcs', GCS_BUCKET: 'Not A Bucket' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.some((p) => p.startsWith('GCS_BUCKET must be a valid Cloud Storage bucket name')),
+  )
+  const config = loadConfig({ STORAGE_DRIVER: 'gcs', GCS_BUCKET: 'conveyor-files' })
+  assert.equal(config.storage.gcsBucket, 'conveyor-files')
+  assert.equal(config.storage.gcsLocation, 'US')
+})
