@@ -160,6 +160,11 @@ export const ConfigSchema = Type.Object({
       ),
       'Cloud Storage bucket for files (STORAGE_DRIVER=gcs) and for Pub/Sub claim checks. Credentials: Application Default Credentials; STORAGE_EMULATOR_HOST points the client at an emulator.',
     ),
+    gcsSignedUrls: env(
+      'GCS_SIGNED_URLS',
+      Type.Boolean({ default: true }),
+      'Downloads from GCS_BUCKET are V4-signed URLs (the identity needs to sign: a key file, or roles/iam.serviceAccountTokenCreator on itself); `false`: the API streams files itself.',
+    ),
     gcsLocation: env(
       'GCS_LOCATION',
       Type.String({ minLength: 2, default: 'US' }),

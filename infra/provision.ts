@@ -52,9 +52,11 @@ if (config.queue.driver === 'sqs') {
     )
   }
   await pubsub.close()
-  report.next(
-    "Pub/Sub dead-lettering needs Google's Pub/Sub service agent (service-<project-number>@gcp-sa-pubsub.iam.gserviceaccount.com) to hold roles/pubsub.publisher on each -dlq topic and roles/pubsub.subscriber on each subscription: infra/gcp/pubsub.tf grants both (or see infra/README.md for the gcloud commands)",
-  )
+  // The emulator has no IAM; a real project needs the service agent's two grants.
+  if (!process.env.PUBSUB_EMULATOR_HOST)
+    report.next(
+      "Pub/Sub dead-lettering needs Google's Pub/Sub service agent (service-<project-number>@gcp-sa-pubsub.iam.gserviceaccount.com) to hold roles/pubsub.publisher on each -dlq topic and roles/pubsub.subscriber on each subscription: infra/gcp/pubsub.tf grants both (or see infra/README.md for the gcloud commands)",
+    )
 } else {
   report.ok(`QUEUE_DRIVER=${config.queue.driver}: no queues to provision`)
 }

@@ -33,7 +33,11 @@ export function createObjectStore(config: Config): ObjectStore {
     return new S3ObjectStore({ bucket: config.storage.bucket!, client: createS3Client(config) })
   }
   if (config.storage.driver === 'gcs') {
-    return new GcsObjectStore({ bucket: config.storage.gcsBucket!, storage: createGcsClient(config) })
+    return new GcsObjectStore({
+      bucket: config.storage.gcsBucket!,
+      storage: createGcsClient(config),
+      signedUrls: config.storage.gcsSignedUrls,
+    })
   }
   return new FsObjectStore(config.storage.dir)
 }

@@ -132,6 +132,12 @@ storeSuite('gcs', () => new GcsObjectStore({ bucket: 'conveyor-test', storage: g
   signedUrl: /X-Goog-Algorithm=GOOG4-RSA-SHA256.*X-Goog-Expires=60.*X-Goog-Signature=/,
 })
 
+test('gcs store: with signed URLs off, downloads are left to the API', async () => {
+  const store = new GcsObjectStore({ bucket: 'conveyor-test', storage: gcs.storage, signedUrls: false })
+  await store.put('unsigned/a.csv', 'a')
+  assert.equal(await store.downloadUrl('unsigned/a.csv', 60), undefined)
+})
+
 test('fs store: keys cannot escape the storage directory', async () => {
   const store = new FsObjectStore(dir)
   await assert.rejects(store.put('../outside.txt', 'no'), { code: 'INVALID_KEY' })

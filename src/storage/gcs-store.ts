@@ -8,6 +8,8 @@ export interface GcsStoreOptions {
   bucket: string
   /** A `@google-cloud/storage` client (it honours STORAGE_EMULATOR_HOST). */
   storage: Storage
+  /** Hand downloads over as V4-signed URLs. Default true; false: downloadUrl() is undefined and the API streams. */
+  signedUrls?: boolean
 }
 
 /**
@@ -20,11 +22,13 @@ export interface GcsStoreOptions {
 export class GcsObjectStore implements ObjectStore {
   readonly driver = 'gcs'
   readonly bucket: Bucket
+  readonly #signedUrls: boolean
   /** When the bucket was last seen to exist: a 404 on an object then means the object is missing. */
   #bucketSeenAt = 0
 
   constructor(options: GcsStoreOptions) {
     this.bucket = options.storage.bucket(options.bucket)
+    this.#signedUrls = options.signedUrls ?? true
   }
 
   async put(key: string, body: Readable | Buffer | string, options: PutOptions = {}): Promise<number> {
@@ -83,7 +87,8 @@ export class GcsObjectStore implements ObjectStore {
     }
   }
 
-  async downloadUrl(key: string, expiresInSeconds: number, options: PutOptions = {}): Promise<string> {
+  async downloadUrl(key: string, expiresInSeconds: number, options: PutOptions = {}): Promise<string | undefined> {
+    if (!this.#signedUrls) return undefined
     const [url] = await this.bucket.file(key).getSignedUrl({
       version: 'v4',
       action: 'read',
