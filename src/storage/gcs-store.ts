@@ -87,7 +87,11 @@ export class GcsObjectStore implements ObjectStore {
     }
   }
 
-  async downloadUrl(key: string, expiresInSeconds: number, options: PutOptions = {}): Promise<string | undefined> {
+  async downloadUrl(
+    key: string,
+    expiresInSeconds: number,
+    options: PutOptions = {},
+  ): Promise<string | undefined> {
     if (!this.#signedUrls) return undefined
     const [url] = await this.bucket.file(key).getSignedUrl({
       version: 'v4',
