@@ -16,6 +16,7 @@ import { SmtpMailer } from '../src/mail/smtp.ts'
 import { type RunningEmulator, startSesEmulator } from './support/emulators.ts'
 import { freePort } from './support/ports.ts'
 import { type SmtpTestServer, startSmtpServer } from './support/smtp.ts'
+import { TestStack } from './support/stack.ts'
 
 const require = createRequire(import.meta.url)
 const { simpleParser } = require('mailparser') as {
@@ -54,6 +55,8 @@ interface MailerBackend {
   clear(): Promise<void>
   /** What this backend truly does: the outbox writes files at once, with no provider rate to respect. */
   capabilities: { sendRate: boolean }
+  /** The same mailer pointed at a provider that is not there (none for the outbox: it has no provider). */
+  unreachable?: (port: number) => Mailer
 }
 
 function track<M extends Mailer>(mailer: M): M {
@@ -111,6 +114,13 @@ const backends: Record<string, MailerBackend> = {
       await fetch(`${ses.endpoint}/clear-store`, { method: 'POST' })
     },
     capabilities: { sendRate: true },
+    unreachable: (port) =>
+      track(
+        new SesMailer({
+          client: new SESClient({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }),
+          from: FROM,
+        }),
+      ),
   },
   smtp: {
     open: (options = {}) => track(new SmtpMailer({ url: smtp.url, from: FROM, ...options })),
@@ -127,6 +137,8 @@ const backends: Record<string, MailerBackend> = {
       smtp.received.length = 0
     },
     capabilities: { sendRate: true },
+    unreachable: (port) =>
+      track(new SmtpMailer({ url: `smtp://u:p@127.0.0.1:${port}`, from: FROM, retries: 0 })),
   },
 }
 
@@ -183,6 +195,23 @@ function mailerSuite(name: string, backend: MailerBackend): void {
       // 20/s: the fifth send may not start before 4 × 50 ms after the first.
       assert.ok(elapsed >= 195, `5 sends at 20/s took ${elapsed.toFixed(0)} ms; at least 200 ms expected`)
       assert.equal((await backend.delivered()).length, 5)
+    })
+  }
+
+  if (backend.unreachable) {
+    const unreachable = backend.unreachable
+    test(`${name} mailer: an unreachable provider is a retryable MailUnavailableError`, async () => {
+      const mailer = unreachable(await freePort())
+      await assert.rejects(
+        mailer.send({ to: 'ada@example.com', subject: 'x', html: '<p>x</p>', text: 'x' }),
+        (err: unknown) => {
+          assert.ok(err instanceof MailUnavailableError, String(err))
+          assert.ok(!(err instanceof NonRetryableError))
+          assert.equal(err.name, 'MailUnavailableError')
+          assert.equal(err.code, 'MAIL_UNAVAILABLE')
+          return true
+        },
+      )
     })
   }
 }
@@ -262,16 +291,14 @@ test('smtp mailer: a connection dropped mid-send is retried on a new one and del
   )
 })
 
-test('smtp mailer: an unreachable relay is a retryable MailUnavailableError', async () => {
-  const port = await freePort()
-  const mailer = track(new SmtpMailer({ url: `smtp://u:p@127.0.0.1:${port}`, from: FROM, retries: 0 }))
-  await assert.rejects(
-    mailer.send({ to: 'ada@example.com', subject: 'x', html: '<p>x</p>', text: 'x' }),
-    (err: unknown) => {
-      assert.ok(err instanceof MailUnavailableError, String(err))
-      assert.ok(!(err instanceof NonRetryableError))
-      assert.equal(err.code, 'MAIL_UNAVAILABLE')
-      return true
-    },
-  )
+test('smtp mailer: a welcome email with bad SMTP credentials is dead-lettered on its first attempt, with the reason', async (t) => {
+  const mailer = track(new SmtpMailer({ url: smtp.url.replace(':s3cret@', ':wrong@'), from: FROM }))
+  const stack = await TestStack.start({ mailer })
+  t.after(() => stack.close())
+  const { id } = await stack.producer.enqueue('email.welcome', { to: 'ada@example.com', name: 'Ada' })
+  const outcome = await stack.outcomes!.waitFor(id)
+  assert.equal(outcome.outcome, 'dead_letter')
+  assert.equal(outcome.attempt, 1, 'not retried')
+  assert.ok(outcome.error instanceof MailRejectedError)
+  assert.match((outcome.error as Error).message, /refused the credentials in SMTP_URL/)
 })
