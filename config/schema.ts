@@ -106,7 +106,7 @@ export const ConfigSchema = Type.Object({
     projectId: env(
       'GOOGLE_CLOUD_PROJECT',
       Type.Optional(PubSubOptionsSchema.properties.projectId),
-      'Google Cloud project for Pub/Sub. Default: from the credentials. (PUBSUB_EMULATOR_HOST points the client at an emulator.)',
+      'Google Cloud project for Pub/Sub and Cloud Storage. Default: from the credentials. (PUBSUB_EMULATOR_HOST points the client at an emulator.)',
     ),
     topicPrefix: env(
       'PUBSUB_TOPIC_PREFIX',
