@@ -51,6 +51,20 @@ function crossFieldProblems(config: Config): string[] {
   const problems: string[] = []
   if (config.storage?.driver === 's3' && !config.storage.bucket)
     problems.push('S3_BUCKET is required when STORAGE_DRIVER=s3')
+  if (config.storage?.driver === 'gcs' && !config.storage.gcsBucket)
+    problems.push('GCS_BUCKET is required when STORAGE_DRIVER=gcs')
+  if (config.mail?.driver === 'smtp' && !config.mail.smtpUrl)
+    problems.push('SMTP_URL is required when MAIL_DRIVER=smtp (e.g. smtp://user:pass@smtp.example.com:587)')
+  if (!config.aws?.region) {
+    // The SDK would start, then fail on every call ("Region is missing"): stop here instead.
+    const aws = [
+      config.queue?.driver === 'sqs' && 'QUEUE_DRIVER=sqs',
+      config.storage?.driver === 's3' && 'STORAGE_DRIVER=s3',
+      config.mail?.driver === 'ses' && 'MAIL_DRIVER=ses',
+    ].filter(Boolean)
+    if (aws.length > 0)
+      problems.push(`AWS_REGION is required when ${aws.join(', ')} (e.g. AWS_REGION=eu-west-1)`)
+  }
   if (config.app?.env === 'production' && !config.app.jwtSecret) {
     problems.push('AUTH_JWT_SECRET is required when NODE_ENV=production')
   }

@@ -106,7 +106,7 @@ export const ConfigSchema = Type.Object({
     projectId: env(
       'GOOGLE_CLOUD_PROJECT',
       Type.Optional(PubSubOptionsSchema.properties.projectId),
-      'Google Cloud project for Pub/Sub. Default: from the credentials. (PUBSUB_EMULATOR_HOST points the client at an emulator.)',
+      'Google Cloud project for Pub/Sub and Cloud Storage. Default: from the credentials. (PUBSUB_EMULATOR_HOST points the client at an emulator.)',
     ),
     topicPrefix: env(
       'PUBSUB_TOPIC_PREFIX',
@@ -132,8 +132,8 @@ export const ConfigSchema = Type.Object({
   storage: Type.Object({
     driver: env(
       'STORAGE_DRIVER',
-      Type.Enum(['fs', 's3'], { default: 'fs' }),
-      'Where files go: `fs` (STORAGE_DIR) or `s3` (S3_BUCKET).',
+      Type.Enum(['fs', 's3', 'gcs'], { default: 'fs' }),
+      'Where files go: `fs` (STORAGE_DIR), `s3` (S3_BUCKET) or `gcs` (GCS_BUCKET).',
     ),
     dir: env(
       'STORAGE_DIR',
@@ -149,6 +149,26 @@ export const ConfigSchema = Type.Object({
         }),
       ),
       'S3 bucket for files (STORAGE_DRIVER=s3) and for SQS claim checks.',
+    ),
+    gcsBucket: env(
+      'GCS_BUCKET',
+      Type.Optional(
+        Type.String({
+          pattern: '^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$',
+          errorMessage: 'must be a valid Cloud Storage bucket name',
+        }),
+      ),
+      'Cloud Storage bucket for files (STORAGE_DRIVER=gcs) and for Pub/Sub claim checks. Credentials: Application Default Credentials; STORAGE_EMULATOR_HOST points the client at an emulator.',
+    ),
+    gcsSignedUrls: env(
+      'GCS_SIGNED_URLS',
+      Type.Boolean({ default: true }),
+      'Downloads from GCS_BUCKET are V4-signed URLs (the identity needs to sign: a key file, or roles/iam.serviceAccountTokenCreator on itself); `false`: the API streams files itself.',
+    ),
+    gcsLocation: env(
+      'GCS_LOCATION',
+      Type.String({ minLength: 2, default: 'US' }),
+      '`npm run provision`: where a new GCS_BUCKET is created (a region such as `europe-west1`, or `US`/`EU`). Default US.',
     ),
     s3Endpoint: env(
       'AWS_ENDPOINT_URL_S3',
@@ -176,8 +196,8 @@ export const ConfigSchema = Type.Object({
   mail: Type.Object({
     driver: env(
       'MAIL_DRIVER',
-      Type.Enum(['outbox', 'ses'], { default: 'outbox' }),
-      'How email leaves: `outbox` (files in STORAGE_DIR/outbox) or `ses`.',
+      Type.Enum(['outbox', 'ses', 'smtp'], { default: 'outbox' }),
+      'How email leaves: `outbox` (files in STORAGE_DIR/outbox), `ses` (needs AWS_REGION) or `smtp` (needs SMTP_URL).',
     ),
     from: env(
       'MAIL_FROM',
@@ -193,6 +213,31 @@ export const ConfigSchema = Type.Object({
       'MAIL_PER_RECIPIENT_PER_HOUR',
       Type.Integer({ minimum: 1, maximum: 100_000, default: 10 }),
       'Most emails one address receives per hour (per worker process); more are dead-lettered with the reason.',
+    ),
+    smtpUrl: env(
+      'SMTP_URL',
+      Type.Optional(
+        Type.String({
+          pattern: '^smtps?://[^/]+',
+          errorMessage: 'must look like smtp://user:pass@host:587 or smtps://user:pass@host:465',
+        }),
+      ),
+      'SMTP relay for MAIL_DRIVER=smtp: `smtp://user:pass@host:587` (STARTTLS) or `smtps://…:465` (TLS); user and password URL-encoded; `?tls.rejectUnauthorized=false` for a self-signed relay.',
+    ),
+    smtpRequireTls: env(
+      'SMTP_REQUIRE_TLS',
+      Type.Boolean({ default: true }),
+      'With smtp://, refuse to send unless the relay upgrades the connection with STARTTLS. Default true; false only for a local relay.',
+    ),
+    smtpMaxConnections: env(
+      'SMTP_MAX_CONNECTIONS',
+      Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+      'Pooled connections to the SMTP relay per process. Default 5.',
+    ),
+    smtpMaxSendRate: env(
+      'SMTP_MAX_SEND_RATE',
+      Type.Number({ exclusiveMinimum: 0, maximum: 10_000, default: 10 }),
+      "Emails per second through the SMTP relay, at most (your provider's rate). Default 10.",
     ),
     sesMaxSendRate: env(
       'SES_MAX_SEND_RATE',

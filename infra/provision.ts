@@ -1,18 +1,21 @@
-// `npm run provision`: creates what a deployment needs, idempotently (safe to run on every deploy).
+// `npm run provision`: creates what a deployment needs, idempotently (safe to run on every deploy), from
+// the same configuration the service reads; infra/aws/conveyor.yaml and infra/gcp/ declare the same set.
 // SQS: each queue the shipped jobs use (plus QUEUES=a,b), its `<name>-dlq`, and a RedrivePolicy
-// (maxReceiveCount SQS_MAX_RECEIVE_COUNT) as the crash-loop safety net. Pub/Sub: the topic, the group's
-// subscription with a dead-letter policy, the `-dlq` and `-delay` topics and their subscriptions.
-// S3: the bucket, if S3_BUCKET.
+// (maxReceiveCount SQS_MAX_RECEIVE_COUNT). Pub/Sub: the topic, the group's subscription with a
+// dead-letter policy, the `-dlq` and `-delay` topics and their subscriptions. S3_BUCKET / GCS_BUCKET:
+// the bucket with its lifecycle rules, encryption and no public access. MAIL_DRIVER=ses: the sender
+// identity. What it cannot do (an unverified SES sender, a missing permission) it prints as a next step.
 // Works against a real account and against the emulators (`npm run emulators` prints the variables).
-import { CreateBucketCommand } from '@aws-sdk/client-s3'
-import { MemoryQueue } from '../adapters/memory/index.ts'
+import { SESClient } from '@aws-sdk/client-ses'
 import { PubSubQueue } from '../adapters/pubsub/index.ts'
 import { SqsQueue } from '../adapters/sqs/index.ts'
 import { loadConfig } from '../config/load.ts'
-import { deploymentQueues, handlersFromConfig } from '../handlers/index.ts'
 import { ConfigError } from '../src/errors.ts'
-import { Producer } from '../src/producer.ts'
-import { createS3Client } from '../src/services.ts'
+import { createGcsClient, createS3Client } from '../src/services.ts'
+import { provisionS3Bucket, provisionSesIdentity } from './provision/aws.ts'
+import { provisionGcsBucket } from './provision/gcp.ts'
+import { ProvisionReport } from './provision/report.ts'
+import { bucketLifecycle, neededQueues } from './resources.ts'
 
 let config: ReturnType<typeof loadConfig>
 try {
@@ -23,13 +26,8 @@ try {
   process.exit(1)
 }
 
-// Only the jobs' queue names are needed here; nothing is sent through this producer.
-const shipped = handlersFromConfig(config, {
-  producer: new Producer({ queue: new MemoryQueue() }),
-  secret: 'provisioning-does-not-sign-links',
-  appUrl: config.app.url ?? 'http://localhost',
-})
-const queues = deploymentQueues(shipped.jobs)
+const report = new ProvisionReport()
+const queues = neededQueues(config)
 
 if (config.queue.driver === 'sqs') {
   const sqs = new SqsQueue({
@@ -39,7 +37,7 @@ if (config.queue.driver === 'sqs') {
   })
   for (const name of queues) {
     const { url, dlqUrl } = await sqs.ensureQueue(name)
-    console.log(`sqs queue  ${name}: ${url}\n  dead letters: ${dlqUrl}`)
+    report.ok(`sqs queue  ${name}: ${url}\n  dead letters: ${dlqUrl}`)
   }
   await sqs.close()
 } else if (config.queue.driver === 'pubsub') {
@@ -49,24 +47,44 @@ if (config.queue.driver === 'sqs') {
   })
   for (const name of queues) {
     const n = await pubsub.ensureQueue(name)
-    console.log(
+    report.ok(
       `pubsub topic ${n.topic} → subscription ${n.subscription} (dead letters: ${n.dlqTopic} / ${n.dlqSubscription}; delays: ${n.delayTopic})`,
     )
   }
   await pubsub.close()
+  // The emulator has no IAM; a real project needs the service agent's two grants.
+  if (!process.env.PUBSUB_EMULATOR_HOST)
+    report.next(
+      "Pub/Sub dead-lettering needs Google's Pub/Sub service agent (service-<project-number>@gcp-sa-pubsub.iam.gserviceaccount.com) to hold roles/pubsub.publisher on each -dlq topic and roles/pubsub.subscriber on each subscription: infra/gcp/pubsub.tf grants both (or see infra/README.md for the gcloud commands)",
+    )
 } else {
-  console.log(`QUEUE_DRIVER=${config.queue.driver}: no queues to provision`)
+  report.ok(`QUEUE_DRIVER=${config.queue.driver}: no queues to provision`)
 }
 
+const rules = bucketLifecycle(config)
 if (config.storage.bucket) {
   const s3 = createS3Client(config)
-  try {
-    await s3.send(new CreateBucketCommand({ Bucket: config.storage.bucket }))
-    console.log(`s3 bucket ${config.storage.bucket}: created`)
-  } catch (err) {
-    const name = (err as { name?: string }).name
-    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err
-    console.log(`s3 bucket ${config.storage.bucket}: exists`)
-  }
+  await provisionS3Bucket(s3, config.storage.bucket, config.aws.region, rules, report)
   s3.destroy()
+}
+if (config.storage.gcsBucket) {
+  await provisionGcsBucket(
+    createGcsClient(config),
+    config.storage.gcsBucket,
+    config.storage.gcsLocation,
+    rules,
+    report,
+  )
+}
+if (config.mail.driver === 'ses') {
+  const endpoint = config.mail.sesEndpoint
+  const ses = new SESClient({ region: config.aws.region, ...(endpoint ? { endpoint } : {}) })
+  await provisionSesIdentity(ses, config.mail.from, report)
+  ses.destroy()
+}
+
+if (report.nextSteps.length > 0) {
+  console.log(
+    `\nProvisioned what could be. Still to do by hand:\n${report.nextSteps.map((s) => `  - ${s}`).join('\n')}`,
+  )
 }

@@ -24,8 +24,41 @@ export class ConveyorError extends Error {
  * be processed). The worker dead-letters the message at once instead of retrying.
  */
 export class NonRetryableError extends ConveyorError {
+  /** `code` lets subclasses (MailRejectedError) keep their own stable code; default NON_RETRYABLE. */
+  constructor(message: string, options: ConveyorErrorOptions & { code?: string } = {}) {
+    super(options.code ?? 'NON_RETRYABLE', message, options)
+  }
+}
+
+/**
+ * The mail provider refused the message for good: bad credentials (SMTP 535, EAUTH), a sender or
+ * recipient it will never accept (5xx). Non-retryable: the job is dead-lettered with this reason.
+ */
+export class MailRejectedError extends NonRetryableError {
+  /** The SMTP reply code, when there was one. */
+  readonly responseCode: number | undefined
+  constructor(message: string, options: ConveyorErrorOptions & { responseCode?: number } = {}) {
+    super(message, { ...options, code: 'MAIL_REJECTED' })
+    this.responseCode = options.responseCode
+  }
+}
+
+/** The mail provider could not be reached or asked to try later (dropped connection, 4xx). Retryable. */
+export class MailUnavailableError extends ConveyorError {
+  readonly responseCode: number | undefined
+  constructor(message: string, options: ConveyorErrorOptions & { responseCode?: number } = {}) {
+    super('MAIL_UNAVAILABLE', message, options)
+    this.responseCode = options.responseCode
+  }
+}
+
+/**
+ * The object store itself is missing or unreachable (the bucket does not exist, access is denied), as
+ * opposed to one object being missing (ObjectNotFoundError). The API answers 503; readiness fails.
+ */
+export class StorageUnavailableError extends ConveyorError {
   constructor(message: string, options: ConveyorErrorOptions = {}) {
-    super('NON_RETRYABLE', message, options)
+    super('STORAGE_UNAVAILABLE', message, options)
   }
 }
 

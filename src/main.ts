@@ -145,6 +145,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     log.info({ signal }, 'draining')
     for (const stop of stops) await stop()
     await queue.close()
+    await mailer.close()
     clearInterval(keepAlive)
     log.info('stopped')
   })

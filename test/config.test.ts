@@ -95,3 +95,59 @@ test('config: export and mail settings have defaults and are checked like the re
     },
   )
 })
+
+test('config: a cloud driver without AWS_REGION stops start-up with one line naming the setting', () => {
+  assert.throws(
+    () => loadConfig({ QUEUE_DRIVER: 'sqs', MAIL_DRIVER: 'ses' }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      assert.deepEqual(err.problems, [
+        'AWS_REGION is required when QUEUE_DRIVER=sqs, MAIL_DRIVER=ses (e.g. AWS_REGION=eu-west-1)',
+      ])
+      return true
+    },
+  )
+  assert.throws(
+    () => loadConfig({ STORAGE_DRIVER: 's3' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.includes('S3_BUCKET is required when STORAGE_DRIVER=s3') &&
+      err.problems.includes('AWS_REGION is required when STORAGE_DRIVER=s3 (e.g. AWS_REGION=eu-west-1)'),
+  )
+  assert.equal(loadConfig({ QUEUE_DRIVER: 'sqs', AWS_REGION: 'eu-west-1' }).aws.region, 'eu-west-1')
+})
+
+test('config: MAIL_DRIVER=smtp needs SMTP_URL, which must be an smtp:// or smtps:// URL', () => {
+  assert.throws(
+    () => loadConfig({ MAIL_DRIVER: 'smtp' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.some((p) => p.startsWith('SMTP_URL is required when MAIL_DRIVER=smtp')),
+  )
+  assert.throws(
+    () => loadConfig({ MAIL_DRIVER: 'smtp', SMTP_URL: 'http://relay' }),
+    (err: unknown) =>
+      err instanceof ConfigError && err.problems.some((p) => p.startsWith('SMTP_URL must look like smtp://')),
+  )
+  const config = loadConfig({ MAIL_DRIVER: 'smtp', SMTP_URL: 'smtp://u:p@relay.example:587' })
+  assert.equal(config.mail.smtpRequireTls, true)
+  assert.equal(config.mail.smtpMaxSendRate, 10)
+  assert.equal(loadConfig({ SMTP_REQUIRE_TLS: 'false' }).mail.smtpRequireTls, false)
+})
+
+test('config: STORAGE_DRIVER=gcs needs GCS_BUCKET, a valid bucket name', () => {
+  assert.throws(
+    () => loadConfig({ STORAGE_DRIVER: 'gcs' }),
+    (err: unknown) =>
+      err instanceof ConfigError && err.problems.includes('GCS_BUCKET is required when STORAGE_DRIVER=gcs'),
+  )
+  assert.throws(
+    () => loadConfig({ STORAGE_DRIVER: 'gcs', GCS_BUCKET: 'Not A Bucket' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.some((p) => p.startsWith('GCS_BUCKET must be a valid Cloud Storage bucket name')),
+  )
+  const config = loadConfig({ STORAGE_DRIVER: 'gcs', GCS_BUCKET: 'conveyor-files' })
+  assert.equal(config.storage.gcsBucket, 'conveyor-files')
+  assert.equal(config.storage.gcsLocation, 'US')
+})

@@ -1,14 +1,22 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { SESClient } from '@aws-sdk/client-ses'
+import { PubSubQueue } from '../adapters/pubsub/index.ts'
 import { SesMailer } from '../src/mail/ses.ts'
+import { SmtpMailer } from '../src/mail/smtp.ts'
+import { GcsObjectStore } from '../src/storage/gcs-store.ts'
+import { testLogger } from './support/async.ts'
 import { AwsTestBackend } from './support/aws.ts'
 import { startSesEmulator } from './support/emulators.ts'
+import { startGcsEmulator } from './support/gcs-emulator.ts'
 import { freePort } from './support/ports.ts'
+import { pubsubSkipReason, startPubSubEmulator } from './support/pubsub-emulator.ts'
+import { startSmtpServer } from './support/smtp.ts'
 import { bearer, TestStack } from './support/stack.ts'
 
 // The export workflow through a real listening server and plain HTTP clients (fetch), as a user's
-// script or browser would see it: on the embedded defaults, and on SQS + S3 + SES emulators.
+// script or browser would see it: on the embedded defaults, on SQS + S3 + SES emulators, and on a
+// GCP-shaped stack (Pub/Sub emulator, Cloud Storage emulator, an SMTP relay).
 
 const auth = { authorization: bearer('erin') }
 
@@ -21,6 +29,7 @@ async function exportEndToEnd(
   stack: TestStack,
   base: string,
   readLink: () => Promise<string>,
+  disposition = /^attachment; filename="activities-.*\.csv"$/,
 ): Promise<void> {
   const post = await fetch(`${base}/v1/exports`, {
     method: 'POST',
@@ -43,7 +52,7 @@ async function exportEndToEnd(
 
   const file = await fetch(status.downloadUrl, { headers: auth })
   assert.equal(file.status, 200)
-  assert.match(file.headers.get('content-disposition') ?? '', /^attachment; filename="activities-.*\.csv"$/)
+  assert.match(file.headers.get('content-disposition') ?? '', disposition)
   const body = Buffer.from(await file.arrayBuffer())
   assert.equal(body.length, status.bytes)
   assert.equal(body.toString('utf8').split('\r\n').length, 5000 + 2, 'header, rows, final line end')
@@ -147,4 +156,63 @@ test('e2e: SQS + S3 (fauxqs) and SES (aws-ses-v2-local): the emailed link downlo
   const location = redirect.headers.get('location')!
   assert.match(location, /X-Amz-Signature=/)
   assert.match(location, /X-Amz-Expires=300/)
+})
+
+test('e2e: Pub/Sub (emulator), Cloud Storage (emulator) and SMTP (smtp-server): the emailed link downloads the file', {
+  skip: pubsubSkipReason(),
+}, async (t) => {
+  const pubsub = await startPubSubEmulator()
+  const gcs = await startGcsEmulator()
+  const smtp = await startSmtpServer()
+  const port = await freePort()
+  const runId = `e2e${Date.now().toString(36)}`
+  const stack = await TestStack.start({
+    queue: new PubSubQueue(
+      { autoCreate: true, topicPrefix: `${runId}-`, leaseMs: 10_000, relayHoldMs: 20_000 },
+      {
+        logger: testLogger,
+        claimStore: new GcsObjectStore({ bucket: 'conveyor-e2e', storage: gcs.storage }),
+      },
+    ),
+    store: new GcsObjectStore({ bucket: 'conveyor-e2e', storage: gcs.storage }),
+    mailer: new SmtpMailer({ url: smtp.url, from: 'Conveyor <noreply@example.com>' }),
+    appUrl: `http://127.0.0.1:${port}`,
+  })
+  t.after(async () => {
+    await stack.close()
+    await stack.mailer.close()
+    await smtp.stop()
+    await gcs.stop()
+    await pubsub.stop()
+  })
+  const base = await listening(stack, port)
+  await exportEndToEnd(
+    stack,
+    base,
+    async () => {
+      const mail = smtp.received.find((m) => m.subject === 'Your activities export is ready')!
+      assert.deepEqual(mail.envelopeTo, ['erin@example.com'])
+      assert.equal(mail.secure, true, 'sent over STARTTLS')
+      const fromHtml = /href="([^"]+\/links\/exports\/[^"]+)"/.exec(mail.html)![1]!
+      assert.ok(mail.text.includes(fromHtml), 'the text part has the same link')
+      return fromHtml
+      // The firebase-tools emulator appends its own `filename*=<object name>` to the requested disposition.
+    },
+    /^attachment; filename="activities-.*\.csv"(; filename\*=[^;]+\.csv)?$/,
+  )
+  // On GCS the API hands the file over with a redirect to a short-lived V4-signed URL.
+  const res = await fetch(`${base}/v1/exports`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ kind: 'activities', format: 'csv', params: { rows: 3 } }),
+  })
+  const { id } = (await res.json()) as { id: string }
+  await stack.succeeded('exports.build', 2, 30_000)
+  const redirect = await fetch(`${base}/v1/exports/${id}/download`, { headers: auth, redirect: 'manual' })
+  assert.equal(redirect.status, 302)
+  const location = redirect.headers.get('location')!
+  assert.match(location, /X-Goog-Algorithm=GOOG4-RSA-SHA256/)
+  assert.match(location, /X-Goog-Expires=300/)
+  assert.equal((await fetch(location)).status, 200)
+  assert.equal((await fetch(`${base}/readyz`)).status, 200)
 })

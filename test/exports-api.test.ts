@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import Papa from 'papaparse'
 import { SqsQueue } from '../adapters/sqs/index.ts'
 import { ManualClock } from '../src/clock.ts'
+import { StorageUnavailableError } from '../src/errors.ts'
 import { S3ObjectStore } from '../src/storage/s3-store.ts'
 import { testLogger } from './support/async.ts'
-import { useLocalAwsEnvironment } from './support/emulators.ts'
+import { startFauxqs, useLocalAwsEnvironment } from './support/emulators.ts'
 import { bearer, TestStack } from './support/stack.ts'
 
 const alice = bearer('alice')
@@ -363,6 +364,32 @@ test('exports: an unreachable queue or object store is a 503 with Retry-After, a
   const ready = await noStore.app.inject({ method: 'GET', url: '/readyz' })
   assert.equal(ready.statusCode, 503)
   assert.match(ready.json().message, /object store not reachable/)
+})
+
+test('exports: a bucket that does not exist fails readyz and makes POST /v1/exports a 503, not a 500', async (t) => {
+  const fauxqs = await startFauxqs()
+  t.after(() => fauxqs.stop())
+  const s3 = new S3Client({ endpoint: fauxqs.endpoint, forcePathStyle: true })
+  t.after(() => s3.destroy())
+  const store = new S3ObjectStore({ bucket: 'conveyor-never-provisioned', client: s3 })
+  // The store itself tells a missing bucket apart from a missing object.
+  await assert.rejects(store.head('exports/alice/x.json'), StorageUnavailableError)
+  const stack = await TestStack.start({ store, worker: false })
+  t.after(() => stack.close())
+  const ready = await stack.app.inject({ method: 'GET', url: '/readyz' })
+  assert.equal(ready.statusCode, 503)
+  assert.match(ready.json().message, /bucket "conveyor-never-provisioned" does not exist.*npm run provision/)
+  const refused = await requestExport(stack, alice, { kind: 'activities', format: 'csv' })
+  assert.equal(refused.statusCode, 503, refused.body)
+  assert.match(
+    refused.json().message,
+    /file storage is unavailable: S3 bucket "conveyor-never-provisioned" does not exist/,
+  )
+
+  await s3.send(new CreateBucketCommand({ Bucket: 'conveyor-never-provisioned' }))
+  assert.equal((await stack.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200)
+  assert.equal(await store.head('exports/alice/x.json'), undefined, 'now a 404 is a missing object')
+  assert.equal((await requestExport(stack, alice, { kind: 'activities', format: 'csv' })).statusCode, 202)
 })
 
 test('exports: requests racing for the last slot are taken one at a time: one 202, one 429', async (t) => {

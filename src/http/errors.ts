@@ -1,6 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import Type, { type Static } from 'typebox'
-import { InvalidPayloadError, LimitExceededError, QueueFullError, QueueUnavailableError } from '../errors.ts'
+import {
+  InvalidPayloadError,
+  LimitExceededError,
+  QueueFullError,
+  QueueUnavailableError,
+  StorageUnavailableError,
+} from '../errors.ts'
 
 /** The body of every error response. */
 export const ErrorBody = Type.Object({
@@ -49,6 +55,10 @@ export function installErrorHandler(app: FastifyInstance): void {
       status = 503
       reply.header('retry-after', '5')
       message = `the queue is unavailable: ${err.message}`
+    } else if (err instanceof StorageUnavailableError) {
+      status = 503
+      reply.header('retry-after', '30')
+      message = `file storage is unavailable: ${err.message}`
     } else if (isBackendOutage(err)) {
       status = 503
       reply.header('retry-after', '5')

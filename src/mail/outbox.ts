@@ -40,6 +40,9 @@ export class OutboxMailer implements Mailer {
     return { messageId: id }
   }
 
+  /** Files only: nothing to release. */
+  async close(): Promise<void> {}
+
   /** Newest first. */
   async list(): Promise<OutboxEntry[]> {
     let files: string[]

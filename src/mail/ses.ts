@@ -1,6 +1,8 @@
 import { type SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses'
+import { MailRejectedError, MailUnavailableError } from '../errors.ts'
 import { composeMime } from './compose.ts'
 import type { Mailer, MailMessage, SentMail } from './mailer.ts'
+import { SendRate } from './send-rate.ts'
 
 export interface SesMailerOptions {
   client: SESClient
@@ -17,32 +19,51 @@ export class SesMailer implements Mailer {
   readonly driver = 'ses'
   readonly #client: SESClient
   readonly #from: string
-  readonly #intervalMs: number
-  #nextSlot = 0
+  readonly #rate: SendRate
 
   constructor(options: SesMailerOptions) {
     this.#client = options.client
     this.#from = options.from
-    this.#intervalMs = 1000 / (options.maxSendRate ?? 14)
+    this.#rate = new SendRate(options.maxSendRate ?? 14)
   }
 
   async send(message: MailMessage, signal?: AbortSignal): Promise<SentMail> {
     const raw = await composeMime(message, this.#from)
-    await this.#slot(signal)
-    const out = await this.#client.send(new SendRawEmailCommand({ RawMessage: { Data: raw } }), {
-      abortSignal: signal,
-    })
-    return { messageId: out.MessageId ?? '' }
-  }
-
-  /** Waits for this send's turn: one every 1/maxSendRate seconds. */
-  async #slot(signal?: AbortSignal): Promise<void> {
-    const now = Date.now()
-    const at = Math.max(now, this.#nextSlot)
-    this.#nextSlot = at + this.#intervalMs
-    if (at > now) {
-      const { setTimeout: sleep } = await import('node:timers/promises')
-      await sleep(at - now, undefined, { signal })
+    await this.#rate.wait(signal)
+    try {
+      const out = await this.#client.send(new SendRawEmailCommand({ RawMessage: { Data: raw } }), {
+        abortSignal: signal,
+      })
+      return { messageId: out.MessageId ?? '' }
+    } catch (err) {
+      throw classify(err)
     }
   }
+
+  /** The SES client belongs to the caller; nothing to release here. */
+  async close(): Promise<void> {}
+}
+
+/** SES refusals that sending again cannot fix; everything else (throttling, network) may pass later. */
+const PERMANENT = new Set([
+  'MessageRejected',
+  'MailFromDomainNotVerifiedException',
+  'ConfigurationSetDoesNotExistException',
+  'AccessDeniedException',
+  'InvalidParameterValue',
+])
+
+function classify(err: unknown): Error {
+  const e = err as { name?: string; message?: string }
+  if (e.name === 'AbortError') return err as Error
+  if (e.name && PERMANENT.has(e.name)) {
+    const hint =
+      e.name === 'MessageRejected' && /not verified/i.test(e.message ?? '')
+        ? ' (verify the sender with `npm run provision`, then in the SES console; in the SES sandbox recipients too)'
+        : ''
+    return new MailRejectedError(`SES refused the message: ${e.name}: ${e.message}${hint}`, { cause: err })
+  }
+  return new MailUnavailableError(`SES is unavailable: ${e.name}: ${e.message ?? String(err)}`, {
+    cause: err,
+  })
 }

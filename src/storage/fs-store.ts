@@ -1,9 +1,9 @@
-import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { constants, createReadStream, createWriteStream } from 'node:fs'
+import { access, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { ConveyorError, ObjectNotFoundError } from '../errors.ts'
+import { ConveyorError, ObjectNotFoundError, StorageUnavailableError } from '../errors.ts'
 import type { ObjectInfo, ObjectStore, PutOptions } from './object-store.ts'
 
 const TYPES: Record<string, string> = {
@@ -20,6 +20,15 @@ export class FsObjectStore implements ObjectStore {
 
   constructor(root: string) {
     this.root = resolve(root)
+  }
+
+  async ready(): Promise<void> {
+    try {
+      await mkdir(this.root, { recursive: true })
+      await access(this.root, constants.W_OK)
+    } catch (err) {
+      throw new StorageUnavailableError(`storage directory ${this.root} is not writable`, { cause: err })
+    }
   }
 
   async put(key: string, body: Readable | Buffer | string, _options?: PutOptions): Promise<number> {

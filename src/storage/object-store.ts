@@ -18,9 +18,16 @@ export interface PutOptions {
  * such as `exports/<owner>/<id>.csv`. Writes stream (multipart on S3), so memory stays flat in the size.
  */
 export interface ObjectStore {
-  readonly driver: 'fs' | 's3'
+  readonly driver: 'fs' | 's3' | 'gcs'
   /** Writes `body` under `key`, replacing what was there; resolves to the bytes written. */
   put(key: string, body: Readable | Buffer | string, options?: PutOptions): Promise<number>
+  /**
+   * Resolves when the store can be used (the bucket exists and answers; the directory is writable);
+   * rejects with StorageUnavailableError saying what is missing. Readiness (/readyz) calls it.
+   * Every other method also rejects with StorageUnavailableError, never ObjectNotFoundError or
+   * undefined, when the bucket itself is missing.
+   */
+  ready(): Promise<void>
   /** Streams the object; rejects with ObjectNotFoundError when there is none. */
   get(key: string): Promise<Readable>
   /** Size and type, or undefined when there is no such object. */
@@ -36,4 +43,4 @@ export interface ObjectStore {
   downloadUrl(key: string, expiresInSeconds: number, options?: PutOptions): Promise<string | undefined>
 }
 
-export { ObjectNotFoundError } from '../errors.ts'
+export { ObjectNotFoundError, StorageUnavailableError } from '../errors.ts'

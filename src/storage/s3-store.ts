@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   NoSuchKey,
@@ -10,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { ObjectNotFoundError } from '../errors.ts'
+import { ObjectNotFoundError, StorageUnavailableError } from '../errors.ts'
 import type { ObjectInfo, ObjectStore, PutOptions } from './object-store.ts'
 
 export interface S3StoreOptions {
@@ -26,6 +27,8 @@ export class S3ObjectStore implements ObjectStore {
   readonly bucket: string
   readonly client: S3Client
   readonly #partSize: number
+  /** When the bucket was last seen to exist: a 404 on HEAD object then means the object is missing. */
+  #bucketSeenAt = 0
 
   constructor(options: S3StoreOptions) {
     this.bucket = options.bucket
@@ -53,7 +56,7 @@ export class S3ObjectStore implements ObjectStore {
         ContentDisposition: options.fileName ? attachment(options.fileName) : undefined,
       },
     })
-    await upload.done()
+    await upload.done().catch((err) => this.#rethrow(err))
     return typeof body === 'string' ? Buffer.byteLength(body) : Buffer.isBuffer(body) ? body.length : bytes
   }
 
@@ -64,7 +67,7 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey')
         throw new ObjectNotFoundError(key, { cause: err })
-      throw err
+      return this.#rethrow(err)
     }
   }
 
@@ -81,9 +84,12 @@ export class S3ObjectStore implements ObjectStore {
       if (
         err instanceof NotFound ||
         (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
-      )
+      ) {
+        // HEAD has no body: a missing bucket and a missing object are both a bare 404.
+        if (Date.now() - this.#bucketSeenAt > 60_000) await this.ready()
         return undefined
-      throw err
+      }
+      return this.#rethrow(err)
     }
   }
 
@@ -91,9 +97,9 @@ export class S3ObjectStore implements ObjectStore {
     const out: ObjectInfo[] = []
     let token: string | undefined
     do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
-      )
+      const page = await this.client
+        .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }))
+        .catch((err) => this.#rethrow(err))
       for (const o of page.Contents ?? []) {
         out.push({
           key: o.Key!,
@@ -108,7 +114,42 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }))
+    await this.client
+      .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }))
+      .catch((err) => this.#rethrow(err))
+  }
+
+  /** HeadBucket: StorageUnavailableError when the bucket is missing or this role may not use it. */
+  async ready(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }))
+      this.#bucketSeenAt = Date.now()
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+      if (status === 404)
+        throw new StorageUnavailableError(
+          `S3 bucket "${this.bucket}" does not exist: create it with \`npm run provision\` (or infra/aws/conveyor.yaml)`,
+          { cause: err },
+        )
+      if (status === 403)
+        throw new StorageUnavailableError(`access to S3 bucket "${this.bucket}" is denied`, { cause: err })
+      throw new StorageUnavailableError(
+        `S3 bucket "${this.bucket}" is not reachable: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      )
+    }
+  }
+
+  /** NoSuchBucket becomes StorageUnavailableError (the API answers 503); anything else passes through. */
+  #rethrow(err: unknown): never {
+    if ((err as { name?: string }).name === 'NoSuchBucket')
+      throw new StorageUnavailableError(
+        `S3 bucket "${this.bucket}" does not exist: create it with \`npm run provision\``,
+        { cause: err },
+      )
+    throw err
   }
 
   async downloadUrl(key: string, expiresInSeconds: number, options: PutOptions = {}): Promise<string> {

@@ -13,7 +13,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       return sendError(reply, 503, `queue not reachable: ${(err as Error).message}`)
     }
     try {
-      await exports?.store.head('readyz-probe')
+      await exports?.store.ready()
     } catch (err) {
       return sendError(reply, 503, `object store not reachable: ${(err as Error).message}`)
     }
