@@ -87,6 +87,7 @@ if (role === 'api' || role === 'all') {
       metrics,
       readinessQueue: 'default',
       exports: handlers.exports,
+      schedules: handlers.schedules,
       ...(outbox ? { outbox } : {}),
     },
     jwtSecret,
@@ -110,7 +111,8 @@ if (role === 'api' || role === 'all') {
         `    -d '{"kind":"activities","format":"csv","params":{"rows":100000}}'\n` +
         `  curl -s ${url}/v1/exports ${auth}\n` +
         `  curl -s ${url}/v1/activities/export.csv ${auth}\n` +
-        `Queues and dead letters: ${url}/dashboard    API description: ${url}/openapi.json\n` +
+        `Dashboard, signed in as the demo admin (the token stays in the # part, never sent to the server):\n  ${url}/dashboard#token=${token}\n` +
+        `API description: ${url}/openapi.json\n` +
         (outbox ? `Emails: ${url}/dev/outbox\n\n` : '\n'),
     )
   }
