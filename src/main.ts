@@ -57,7 +57,13 @@ const appUrl =
   config.app.url ??
   `http://${config.app.host.includes(':') ? `[${config.app.host}]` : config.app.host}:${config.app.port}`
 const mailer = createMailer(config)
-const handlers = handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
+let handlers: ReturnType<typeof handlersFromConfig>
+try {
+  handlers = handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  fail(err.message)
+}
 for (const job of handlers.jobs) registry.register(job)
 const stops: (() => Promise<unknown>)[] = []
 
@@ -93,6 +99,7 @@ if (role === 'api' || role === 'all') {
     jwtSecret,
     logger: log,
     rateLimitPerMinute: config.app.rateLimitPerMinute,
+    productName: config.app.brandName,
   })
   const url = await app.listen({ host: config.app.host, port: config.app.port })
   stops.unshift(() => app.close())
