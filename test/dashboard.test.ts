@@ -41,10 +41,10 @@ async function signIn(page: Page, base: string, token: string): Promise<void> {
 }
 
 test('dashboard: sign in, see queue counts, dead letters with the reason once and a readable payload, redrive one with confirmation, counts change', async (t) => {
+  const { newPage } = await launchBrowser(t) // first, so it closes before the server (which waits for its connections)
   const { stack, clock } = await stackWithDeadLetters()
   t.after(() => stack.close())
   const base = await stack.app.listen({ host: '127.0.0.1', port: 0 })
-  const { newPage } = await launchBrowser(t)
   const page = await newPage()
 
   await signIn(page, base, adminToken)
@@ -110,6 +110,7 @@ test('dashboard: sign in, see queue counts, dead letters with the reason once an
 })
 
 test('dashboard: a token in the URL fragment signs in, never reaches the server, and leaves the address bar', async (t) => {
+  const { newPage } = await launchBrowser(t)
   const stack = await TestStack.start()
   t.after(() => stack.close())
   const seen: string[] = []
@@ -117,7 +118,6 @@ test('dashboard: a token in the URL fragment signs in, never reaches the server,
     seen.push(request.url)
   })
   const base = await stack.app.listen({ host: '127.0.0.1', port: 0 })
-  const { newPage } = await launchBrowser(t)
   const page = await newPage()
 
   await page.goto(`${base}/dashboard#token=${adminToken}`)
@@ -132,10 +132,10 @@ test('dashboard: a token in the URL fragment signs in, never reaches the server,
 })
 
 test('dashboard: a refused token clears the page instead of leaving the last data on it', async (t) => {
+  const { newPage } = await launchBrowser(t)
   const { stack } = await stackWithDeadLetters()
   t.after(() => stack.close())
   const base = await stack.app.listen({ host: '127.0.0.1', port: 0 })
-  const { newPage } = await launchBrowser(t)
   const page = await newPage()
 
   await signIn(page, base, adminToken)
