@@ -62,7 +62,10 @@ export function createHandlers(options: HandlerOptions): Handlers {
     ttlMs: options.exportTtlMs,
     pdfMaxRows: options.pdfMaxRows,
     maxActivePerUser: options.maxActiveExportsPerUser,
-    brand: { name: options.brand?.name ?? 'Conveyor', ...(options.brand?.logo ? { logo: options.brand.logo } : {}) },
+    brand: {
+      name: options.brand?.name ?? 'Conveyor',
+      ...(options.brand?.logo ? { logo: options.brand.logo } : {}),
+    },
     ...(options.clock ? { clock: options.clock } : {}),
   })
   const email = new EmailSender({
@@ -119,7 +122,11 @@ export function readLogo(path: string): string {
   } catch (err) {
     throw new ConfigError('configuration', [`BRAND_LOGO: cannot read ${path}: ${(err as Error).message}`])
   }
-  const type = bytes.subarray(0, 4).equals(PNG) ? 'png' : bytes.subarray(0, 3).equals(JPEG) ? 'jpeg' : undefined
+  const type = bytes.subarray(0, 4).equals(PNG)
+    ? 'png'
+    : bytes.subarray(0, 3).equals(JPEG)
+      ? 'jpeg'
+      : undefined
   if (!type) throw new ConfigError('configuration', [`BRAND_LOGO: ${path} is not a PNG or JPEG file`])
   return `data:image/${type};base64,${bytes.toString('base64')}`
 }

@@ -22,7 +22,12 @@ export class Throughput {
 
   constructor(minutes = 60) {
     this.#minutes = minutes
-    this.#slots = Array.from({ length: minutes }, () => ({ minute: -1, completed: 0, retried: 0, deadLettered: 0 }))
+    this.#slots = Array.from({ length: minutes }, () => ({
+      minute: -1,
+      completed: 0,
+      retried: 0,
+      deadLettered: 0,
+    }))
   }
 
   add(outcome: Outcome, now = Date.now()): void {

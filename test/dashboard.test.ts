@@ -26,9 +26,15 @@ async function stackWithDeadLetters() {
   await stack.succeeded('email.welcome')
   await stack.producer.enqueue('email.welcome', { to, name: 'Demo again' })
   await stack.outcomes!.waitUntil((e) => e.outcome === 'dead_letter', 'the second welcome dead-lettered')
-  await (stack.queue as unknown as { sendRaw(q: string, b: string): Promise<void> }).sendRaw('emails', 'not json')
+  await (stack.queue as unknown as { sendRaw(q: string, b: string): Promise<void> }).sendRaw(
+    'emails',
+    'not json',
+  )
   let deadLetters = 0
-  await stack.outcomes!.waitUntil((e) => e.outcome === 'dead_letter' && ++deadLetters === 1, 'the poison dead-lettered')
+  await stack.outcomes!.waitUntil(
+    (e) => e.outcome === 'dead_letter' && ++deadLetters === 1,
+    'the poison dead-lettered',
+  )
   return { stack, clock }
 }
 
@@ -59,7 +65,10 @@ test('dashboard: sign in, see queue counts, dead letters with the reason once an
   assert.ok((await page.locator('#throughput svg rect').count()) >= 2, 'bars for this minute')
   // Schedules with their next run.
   const schedule = await cellText(page, '#schedules tbody tr')
-  assert.match(schedule, /exports-cleanup\s+17 \* \* \* \*\s+exports\.cleanup\s+\d{4}-\d\d-\d\d \d\d:17:00 UTC \(in /)
+  assert.match(
+    schedule,
+    /exports-cleanup\s+17 \* \* \* \*\s+exports\.cleanup\s+\d{4}-\d\d-\d\d \d\d:17:00 UTC \(in /,
+  )
   await screenshot(page, 'dashboard-signed-in')
 
   await page.click('tr[data-queue="emails"]')
@@ -68,7 +77,10 @@ test('dashboard: sign in, see queue counts, dead letters with the reason once an
   const limited = page.locator('#letters tbody tr', { hasText: 'email.welcome' })
   const why = await limited.locator('td:nth-child(2)').innerText()
   assert.equal(why.match(/already received 1 emails/g)?.length, 1, `the reason once, not repeated: ${why}`)
-  assert.match(why, /^non retryable\s+recipient demo@example\.com has already received .* \(NonRetryableError\)$/)
+  assert.match(
+    why,
+    /^non retryable\s+recipient demo@example\.com has already received .* \(NonRetryableError\)$/,
+  )
   // The payload keeps its lines: the address is never broken across lines.
   const payload = limited.locator('pre.payload')
   assert.equal(await payload.evaluate((e) => getComputedStyle(e).whiteSpace), 'pre')
@@ -79,7 +91,10 @@ test('dashboard: sign in, see queue counts, dead letters with the reason once an
   await limited.getByRole('button', { name: 'Redrive…' }).click()
   const dialog = page.locator('#confirm')
   await dialog.waitFor()
-  assert.match(await dialog.innerText(), /Move dead letter .* \(email\.welcome\) back to emails with fresh attempts\?/)
+  assert.match(
+    await dialog.innerText(),
+    /Move dead letter .* \(email\.welcome\) back to emails with fresh attempts\?/,
+  )
   await screenshot(page, 'dashboard-redrive-confirm')
   await page.click('#confirm-cancel')
   await dialog.waitFor({ state: 'hidden' })
@@ -142,7 +157,10 @@ test('dashboard: a refused token clears the page instead of leaving the last dat
   await page.click('tr[data-queue="emails"]')
   await page.locator('#letters tbody tr').nth(1).waitFor()
 
-  const wrongSecret = createSigner({ key: `${SECRET}-not`, algorithm: 'HS256' })({ sub: 'ops', role: 'admin' })
+  const wrongSecret = createSigner({ key: `${SECRET}-not`, algorithm: 'HS256' })({
+    sub: 'ops',
+    role: 'admin',
+  })
   await page.fill('#token', wrongSecret)
   await page.click('#auth button[type=submit]')
   await page.locator('#error', { hasText: 'The token was refused' }).waitFor()

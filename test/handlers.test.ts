@@ -120,7 +120,10 @@ test('email templates: the subject names what is ready, the heading reads as a s
   assert.equal(ready.subject, 'Your activities export (PDF) is ready')
   assert.match(ready.html, /<h1[^>]*>Your activities export is ready<\/h1>/)
   assert.match(ready.html, /1,204 rows, 88\.1 KB, as PDF\./)
-  assert.match(ready.html, /because you have an account with <a href="https:\/\/app\.example\.com"[^>]*>Acme Fitness<\/a>\./)
+  assert.match(
+    ready.html,
+    /because you have an account with <a href="https:\/\/app\.example\.com"[^>]*>Acme Fitness<\/a>\./,
+  )
   assert.doesNotMatch(ready.html, />https?:\/\//, 'no raw URL is shown as text')
   assert.match(ready.text, /^Your activities export is ready: 1,204 rows, 88\.1 KB, as PDF\.$/m)
   assert.match(ready.text, /^— Acme Fitness$/m)

@@ -39,7 +39,8 @@ test('dev outbox: JSON unless the client asks for HTML, as a browser does', asyn
   t.after(() => stack.close())
   const json = await stack.app.inject({ method: 'GET', url: '/dev/outbox' })
   assert.match(String(json.headers['content-type']), /^application\/json/)
-  const items = (json.json() as { items: { subject: string; to: string[]; html: string; eml: string }[] }).items
+  const items = (json.json() as { items: { subject: string; to: string[]; html: string; eml: string }[] })
+    .items
   assert.deepEqual(items.map((m) => m.subject).sort(), [
     'Welcome to Conveyor, Ada <b>',
     'Your activities export (PDF) is ready',
@@ -73,7 +74,11 @@ test('emails in a browser: the outbox list, each HTML part rendered (screenshots
   await screenshot(page, 'outbox')
 
   const shots = [
-    { subject: 'Your activities export (PDF) is ready', name: 'email-export-ready', heading: 'Your activities export is ready' },
+    {
+      subject: 'Your activities export (PDF) is ready',
+      name: 'email-export-ready',
+      heading: 'Your activities export is ready',
+    },
     { subject: 'Welcome to Conveyor, Ada <b>', name: 'email-welcome', heading: 'Welcome, Ada <b>!' },
     { subject: 'Your week: 7 activities', name: 'email-weekly-summary', heading: 'Your week, Ada' },
   ]

@@ -6,7 +6,6 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
 import type { Content, ContentTable, TDocumentDefinitions } from 'pdfmake/interfaces.js'
-import { readLogo } from '../handlers/index.ts'
 import { activitiesKind, activityRow } from '../handlers/exports/activities.ts'
 import {
   CELL_PADDING,
@@ -16,6 +15,7 @@ import {
   renderPdf,
   reportDefinition,
 } from '../handlers/exports/pdf.ts'
+import { readLogo } from '../handlers/index.ts'
 import { ConfigError } from '../src/errors.ts'
 
 const run = promisify(execFile)
@@ -25,7 +25,9 @@ const PNG_1PX =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
 
 function report(rows: number, extra: Partial<PdfReport> = {}): PdfReport {
-  const data = Array.from({ length: rows }, (_, i) => activityRow(7, i, Date.UTC(2026, 0, 1) + i * 86_400_000, 86_400_000))
+  const data = Array.from({ length: rows }, (_, i) =>
+    activityRow(7, i, Date.UTC(2026, 0, 1) + i * 86_400_000, 86_400_000),
+  )
   return {
     title: 'Activities',
     owner: 'ada',
@@ -40,7 +42,8 @@ function report(rows: number, extra: Partial<PdfReport> = {}): PdfReport {
 
 const tableOf = (doc: TDocumentDefinitions) =>
   (doc.content as Content[]).find((c): c is ContentTable => typeof c === 'object' && 'table' in c)!
-const texts = (cells: unknown[]) => cells.map((c) => (typeof c === 'string' ? c : (c as { text: string }).text))
+const texts = (cells: unknown[]) =>
+  cells.map((c) => (typeof c === 'string' ? c : (c as { text: string }).text))
 
 test('pdf layout: the table is as wide as the space between the margins at most, at every row count', () => {
   const between = PAGE_WIDTH - PAGE_MARGINS[0] - PAGE_MARGINS[2]
@@ -73,11 +76,19 @@ test('pdf layout: column headings are labels, and numbers have one format (separ
     }),
   )
   const body = tableOf(doc).table.body
-  assert.deepEqual(texts(body[0]!), ['Date (UTC)', 'Type', 'Duration (min)', 'Distance (km)', 'Calories', 'Notes'])
+  assert.deepEqual(texts(body[0]!), [
+    'Date (UTC)',
+    'Type',
+    'Duration (min)',
+    'Distance (km)',
+    'Calories',
+    'Notes',
+  ])
   assert.deepEqual(texts(body[1]!), ['2026-01-01 07:00', 'ride', '1,234', '12.0', '45,678', 'long one'])
   assert.deepEqual(texts(body[2]!), ['2026-01-02 07:00', 'run', '30', '30.9', '310', ''])
   const summary = JSON.stringify((doc.content as Content[])[2])
-  for (const figure of ['"2"', '"21.1 h"', '"42.9 km"', '"45,988"']) assert.ok(summary.includes(figure), figure)
+  for (const figure of ['"2"', '"21.1 h"', '"42.9 km"', '"45,988"'])
+    assert.ok(summary.includes(figure), figure)
 })
 
 test('pdf layout: the brand name and logo head the page when set, and nothing does when not', async () => {
@@ -106,7 +117,18 @@ test('pdf render: every word on page one lies inside the margins; page one saved
     assert.ok(right <= PAGE_WIDTH - PAGE_MARGINS[2] + 0.5, `${rows} rows: text reaches x=${right}`)
     assert.ok(left >= PAGE_MARGINS[0] - 0.5, `${rows} rows: text starts at x=${left}`)
     assert.match(stdout, />Duration<\/word>/)
-    await run('pdftoppm', ['-png', '-r', '90', '-f', '1', '-l', '1', '-singlefile', file, join(ARTIFACTS, `activities-${rows}-rows-page1`)])
+    await run('pdftoppm', [
+      '-png',
+      '-r',
+      '90',
+      '-f',
+      '1',
+      '-l',
+      '1',
+      '-singlefile',
+      file,
+      join(ARTIFACTS, `activities-${rows}-rows-page1`),
+    ])
   }
 })
 
@@ -116,10 +138,13 @@ test('BRAND_LOGO: a PNG becomes a data URL; a missing file or another format is 
   await writeFile(join(dir, 'logo.png'), Buffer.from(PNG_1PX.split(',')[1]!, 'base64'))
   await writeFile(join(dir, 'logo.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>')
   assert.equal(readLogo(join(dir, 'logo.png')), PNG_1PX)
-  assert.throws(() => readLogo(join(dir, 'logo.svg')), (err: unknown) => {
-    assert.ok(err instanceof ConfigError)
-    assert.match(err.problems[0]!, /^BRAND_LOGO: .*logo\.svg is not a PNG or JPEG file$/)
-    return true
-  })
+  assert.throws(
+    () => readLogo(join(dir, 'logo.svg')),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      assert.match(err.problems[0]!, /^BRAND_LOGO: .*logo\.svg is not a PNG or JPEG file$/)
+      return true
+    },
+  )
   assert.throws(() => readLogo(join(dir, 'missing.png')), /BRAND_LOGO: cannot read/)
 })

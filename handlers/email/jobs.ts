@@ -1,8 +1,8 @@
 import Type from 'typebox'
 import { defineJob } from '../../src/job.ts'
 import { activitiesKind } from '../exports/activities.ts'
-import type { ExportService } from '../exports/service.ts'
 import { formatNumber } from '../exports/format.ts'
+import type { ExportService } from '../exports/service.ts'
 import type { EmailSender } from './sender.ts'
 import { midSentence } from './templates.ts'
 

@@ -7,7 +7,10 @@ const formats = new Map<number, Intl.NumberFormat>()
 export function formatNumber(value: number, decimals = 0): string {
   let format = formats.get(decimals)
   if (!format) {
-    format = new Intl.NumberFormat('en-GB', { minimumFractionDigits: decimals, maximumFractionDigits: decimals })
+    format = new Intl.NumberFormat('en-GB', {
+      minimumFractionDigits: decimals,
+      maximumFractionDigits: decimals,
+    })
     formats.set(decimals, format)
   }
   return format.format(value)

@@ -44,7 +44,8 @@ export const CELL_PADDING = 4
 
 /** Light horizontal rules, no vertical ones, the same padding in every cell (so widths add up). */
 export const TABLE_LAYOUT: CustomTableLayout = {
-  hLineWidth: (i, node) => (i === 0 || i === node.table.body.length ? 0 : i === node.table.headerRows ? 1 : 0.5),
+  hLineWidth: (i, node) =>
+    i === 0 || i === node.table.body.length ? 0 : i === node.table.headerRows ? 1 : 0.5,
   vLineWidth: () => 0,
   hLineColor: (i, node) => (i === node.table.headerRows ? '#333333' : '#bbbbbb'),
   paddingLeft: () => CELL_PADDING,
@@ -75,7 +76,9 @@ function heading(report: PdfReport): Content[] {
     {
       columns: [
         ...(logo ? [{ image: logo, fit: [96, 28] as [number, number], width: 'auto' as const }] : []),
-        ...(name ? [{ text: name, bold: true, fontSize: 11, color: '#333333', margin: [logo ? 8 : 0, 8, 0, 0] }] : []),
+        ...(name
+          ? [{ text: name, bold: true, fontSize: 11, color: '#333333', margin: [logo ? 8 : 0, 8, 0, 0] }]
+          : []),
       ],
       columnGap: 0,
       margin: [0, 0, 0, 10],

@@ -14,7 +14,9 @@ export const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-output', 
  * A headless Chromium with a fresh profile (its --user-data-dir, a new temporary folder), closed (and its profile removed) when the test ends. Each
  * page has a 20 s default timeout, so a missing element fails the test instead of hanging it.
  */
-export async function launchBrowser(t: TestContext): Promise<{ browser: BrowserContext; newPage(): Promise<Page> }> {
+export async function launchBrowser(
+  t: TestContext,
+): Promise<{ browser: BrowserContext; newPage(): Promise<Page> }> {
   const profile = await mkdtemp(join(tmpdir(), 'conveyor-chromium-'))
   // A persistent context is how Playwright takes a user-data dir of our choosing (it refuses the flag).
   const browser = await chromium.launchPersistentContext(profile, {
