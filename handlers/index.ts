@@ -53,6 +53,7 @@ export interface Handlers {
 
 /** Conveyor's shipped handlers, wired to one set of services. */
 export function createHandlers(options: HandlerOptions): Handlers {
+  const product = options.brand?.name ?? 'Conveyor'
   const links = new DownloadLinks({ secret: options.secret, appUrl: options.appUrl })
   const exports = new ExportService({
     store: options.store,
@@ -63,14 +64,14 @@ export function createHandlers(options: HandlerOptions): Handlers {
     pdfMaxRows: options.pdfMaxRows,
     maxActivePerUser: options.maxActiveExportsPerUser,
     brand: {
-      name: options.brand?.name ?? 'Conveyor',
+      name: product,
       ...(options.brand?.logo ? { logo: options.brand.logo } : {}),
     },
     ...(options.clock ? { clock: options.clock } : {}),
   })
   const email = new EmailSender({
     mailer: options.mailer,
-    templates: new EmailTemplates({ appUrl: options.appUrl, product: options.brand?.name ?? 'Conveyor' }),
+    templates: new EmailTemplates({ appUrl: options.appUrl, product }),
     limit: new RecipientLimit(options.emailsPerRecipientPerHour, options.clock),
   })
   const jobs: JobDefinition[] = [

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +18,8 @@ export const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-output', 
 export async function launchBrowser(
   t: TestContext,
 ): Promise<{ browser: BrowserContext; newPage(): Promise<Page> }> {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run installs it when missing)`)
   const profile = await mkdtemp(join(tmpdir(), 'conveyor-chromium-'))
   // A persistent context is how Playwright takes a user-data dir of our choosing (it refuses the flag).
   const browser = await chromium.launchPersistentContext(profile, {
