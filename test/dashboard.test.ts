@@ -30,11 +30,7 @@ async function stackWithDeadLetters() {
     'emails',
     'not json',
   )
-  let deadLetters = 0
-  await stack.outcomes!.waitUntil(
-    (e) => e.outcome === 'dead_letter' && ++deadLetters === 1,
-    'the poison dead-lettered',
-  )
+  await stack.outcomes!.waitUntil((e) => e.deadLetterCode === 'malformed', 'the poison dead-lettered')
   return { stack, clock }
 }
 
@@ -124,6 +120,7 @@ test('dashboard: sign in, see queue counts, dead letters with the reason once an
   // Redrive all names how many, and the poison comes back (it is still not an envelope).
   await page.click('#redrive-all')
   assert.match(await dialog.innerText(), /Move the 1 dead letter in emails back to the queue/)
+  assert.equal(await cellText(page, '#notice'), '', 'the last result is cleared while asking')
   await page.click('#confirm-ok')
   await page.locator('#notice', { hasText: 'Moved 1 dead letter back to emails.' }).waitFor()
 })
