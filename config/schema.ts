@@ -48,6 +48,16 @@ export const ConfigSchema = Type.Object({
       Type.Optional(Type.String({ minLength: 32, errorMessage: 'must be at least 32 characters' })),
       'HS256 secret for API bearer tokens. Unset in development: a random one is made and a demo token printed.',
     ),
+    brandName: env(
+      'BRAND_NAME',
+      Type.String({ minLength: 1, maxLength: 80, default: 'Conveyor' }),
+      'Product name in the header and footer of emails and atop PDF reports.',
+    ),
+    brandLogo: env(
+      'BRAND_LOGO',
+      Type.Optional(Type.String({ minLength: 1 })),
+      'Path of a PNG or JPEG shown atop PDF reports, read once at start-up. Default: none (the name only).',
+    ),
   }),
   queue: Type.Object({
     driver: env(

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs'
 import type { Config } from '../config/schema.ts'
 import type { Clock } from '../src/clock.ts'
+import { ConfigError } from '../src/errors.ts'
 import type { JobDefinition } from '../src/job.ts'
 import type { Mailer } from '../src/mail/mailer.ts'
 import type { Producer } from '../src/producer.ts'
@@ -16,6 +18,7 @@ import { activitiesKind } from './exports/activities.ts'
 import { exportBuildJob, exportCleanupJob } from './exports/jobs.ts'
 import { type ExportKind, ExportKinds } from './exports/kind.ts'
 import { DownloadLinks } from './exports/links.ts'
+import type { PdfBrand } from './exports/pdf.ts'
 import { ExportService } from './exports/service.ts'
 
 export interface HandlerOptions {
@@ -32,6 +35,8 @@ export interface HandlerOptions {
   pdfMaxRows: number
   maxActiveExportsPerUser: number
   emailsPerRecipientPerHour: number
+  /** BRAND_NAME and BRAND_LOGO (as a data URL): emails and PDF reports carry them. Default: "Conveyor", no logo. */
+  brand?: PdfBrand
   /** Export kinds offered. Default: the demo `activities`. */
   kinds?: ExportKind[]
   clock?: Clock
@@ -48,6 +53,7 @@ export interface Handlers {
 
 /** Conveyor's shipped handlers, wired to one set of services. */
 export function createHandlers(options: HandlerOptions): Handlers {
+  const product = options.brand?.name ?? 'Conveyor'
   const links = new DownloadLinks({ secret: options.secret, appUrl: options.appUrl })
   const exports = new ExportService({
     store: options.store,
@@ -57,11 +63,15 @@ export function createHandlers(options: HandlerOptions): Handlers {
     ttlMs: options.exportTtlMs,
     pdfMaxRows: options.pdfMaxRows,
     maxActivePerUser: options.maxActiveExportsPerUser,
+    brand: {
+      name: product,
+      ...(options.brand?.logo ? { logo: options.brand.logo } : {}),
+    },
     ...(options.clock ? { clock: options.clock } : {}),
   })
   const email = new EmailSender({
     mailer: options.mailer,
-    templates: new EmailTemplates({ appUrl: options.appUrl }),
+    templates: new EmailTemplates({ appUrl: options.appUrl, product }),
     limit: new RecipientLimit(options.emailsPerRecipientPerHour, options.clock),
   })
   const jobs: JobDefinition[] = [
@@ -98,5 +108,29 @@ export function handlersFromConfig(
     pdfMaxRows: config.exports.pdfMaxRows,
     maxActiveExportsPerUser: config.exports.maxActivePerUser,
     emailsPerRecipientPerHour: config.mail.perRecipientPerHour,
+    brand: {
+      name: config.app.brandName,
+      ...(config.app.brandLogo ? { logo: readLogo(config.app.brandLogo) } : {}),
+    },
   })
 }
+
+/** BRAND_LOGO as a data URL for pdfmake; a missing file or one that is not PNG or JPEG stops start-up. */
+export function readLogo(path: string): string {
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(path)
+  } catch (err) {
+    throw new ConfigError('configuration', [`BRAND_LOGO: cannot read ${path}: ${(err as Error).message}`])
+  }
+  const type = bytes.subarray(0, 4).equals(PNG)
+    ? 'png'
+    : bytes.subarray(0, 3).equals(JPEG)
+      ? 'jpeg'
+      : undefined
+  if (!type) throw new ConfigError('configuration', [`BRAND_LOGO: ${path} is not a PNG or JPEG file`])
+  return `data:image/${type};base64,${bytes.toString('base64')}`
+}
+
+const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47])
+const JPEG = Buffer.from([0xff, 0xd8, 0xff])

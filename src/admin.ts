@@ -1,4 +1,4 @@
-import type { Queue, QueueStats } from './queue.ts'
+import type { DeadLetter, Queue, QueueStats } from './queue.ts'
 
 /** One queue's depth, as the CLI and the dashboard show it (`null`: the backend cannot tell). */
 export interface QueueOverview extends QueueStats {
@@ -14,6 +14,8 @@ export interface DeadLetterSummary {
   message: string
   /** The last error's name and message, when a handler threw. */
   error: string | undefined
+  /** Why, said once: the message, with the error's class (and its text, when the message lacks it). */
+  reason: string
   attempts: number
   /** When it was dead-lettered (ISO 8601). */
   at: string
@@ -38,11 +40,20 @@ export async function deadLetters(queue: Queue, name: string, limit = 50): Promi
     code: letter.info.code,
     message: letter.info.message,
     error: letter.info.error ? `${letter.info.error.name}: ${letter.info.error.message}` : undefined,
+    reason: reasonOf(letter.info),
     attempts: letter.info.attempts,
     at: new Date(letter.info.at).toISOString(),
     payload: letter.envelope?.payload,
     body: letter.envelope ? undefined : letter.body,
   }))
+}
+
+/** "undeliverable address (NonRetryableError)": the error's text is not repeated when the message has it. */
+export function reasonOf(info: DeadLetter['info']): string {
+  const { message, error } = info
+  if (!error) return message
+  if (!error.message || message.includes(error.message)) return `${message} (${error.name})`
+  return `${message} (${error.name}: ${error.message})`
 }
 
 /** Moves dead letters back (all, or those `ids`) with fresh attempts; resolves to how many moved. */

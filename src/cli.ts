@@ -105,7 +105,7 @@ try {
           ? 'no dead letters'
           : table([
               ['id', 'type', 'attempts', 'at', 'why'],
-              ...letters.map((d) => [d.id, d.type, d.attempts, d.at, `${d.code}: ${d.message}`]),
+              ...letters.map((d) => [d.id, d.type, d.attempts, d.at, `${d.code}: ${d.reason}`]),
             ]),
       )
       break

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client'
+import type { Throughput } from './throughput.ts'
 
 export type Outcome = 'success' | 'retry' | 'dead_letter' | 'timeout'
 export const OUTCOMES: readonly Outcome[] = ['success', 'retry', 'dead_letter', 'timeout']
@@ -18,9 +19,12 @@ export class JobSeries {
   count = 0
   /** Jobs of this type the producer has sent to the queue. */
   enqueued = 0
+  readonly #throughput: Throughput | undefined
 
-  constructor(queue: string, type: string) {
+  /** `throughput`, when given, also counts every outcome per minute (the dashboard's chart). */
+  constructor(queue: string, type: string, throughput?: Throughput) {
     this.labels = { queue, type }
+    this.#throughput = throughput
   }
 
   record(outcome: Outcome, seconds: number): void {
@@ -30,6 +34,7 @@ export class JobSeries {
     this.buckets[i]!++
     this.sum += seconds
     this.count++
+    this.#throughput?.add(outcome)
   }
 }
 

@@ -57,7 +57,13 @@ const appUrl =
   config.app.url ??
   `http://${config.app.host.includes(':') ? `[${config.app.host}]` : config.app.host}:${config.app.port}`
 const mailer = createMailer(config)
-const handlers = handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
+let handlers: ReturnType<typeof handlersFromConfig>
+try {
+  handlers = handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  fail(err.message)
+}
 for (const job of handlers.jobs) registry.register(job)
 const stops: (() => Promise<unknown>)[] = []
 
@@ -87,11 +93,13 @@ if (role === 'api' || role === 'all') {
       metrics,
       readinessQueue: 'default',
       exports: handlers.exports,
+      schedules: handlers.schedules,
       ...(outbox ? { outbox } : {}),
     },
     jwtSecret,
     logger: log,
     rateLimitPerMinute: config.app.rateLimitPerMinute,
+    productName: config.app.brandName,
   })
   const url = await app.listen({ host: config.app.host, port: config.app.port })
   stops.unshift(() => app.close())
@@ -110,7 +118,8 @@ if (role === 'api' || role === 'all') {
         `    -d '{"kind":"activities","format":"csv","params":{"rows":100000}}'\n` +
         `  curl -s ${url}/v1/exports ${auth}\n` +
         `  curl -s ${url}/v1/activities/export.csv ${auth}\n` +
-        `Queues and dead letters: ${url}/dashboard    API description: ${url}/openapi.json\n` +
+        `Dashboard, signed in as the demo admin (the token stays in the # part, never sent to the server):\n  ${url}/dashboard#token=${token}\n` +
+        `API description: ${url}/openapi.json\n` +
         (outbox ? `Emails: ${url}/dev/outbox\n\n` : '\n'),
     )
   }

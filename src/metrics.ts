@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import { JobSeries, OUTCOMES, registerDurationHistogram } from './job-series.ts'
 import type { Queue } from './queue.ts'
+import { Throughput } from './throughput.ts'
 
 /** What the in-flight gauges read from a worker. */
 export interface WorkerGauges {
@@ -25,6 +26,8 @@ export class Metrics {
   readonly inFlight: Gauge
   readonly abandoned: Gauge
   readonly settleErrors: Counter<'queue'>
+  /** Finished attempts per minute over the last hour, in this process (the dashboard's chart). */
+  readonly throughput = new Throughput()
   readonly #watched = new Map<string, Queue>()
   readonly #workers = new Set<WorkerGauges>()
   readonly #series = new Map<string, Map<string, JobSeries>>()
@@ -124,7 +127,7 @@ export class Metrics {
     }
     let s = byType.get(type)
     if (!s) {
-      s = new JobSeries(queue, type)
+      s = new JobSeries(queue, type, this.throughput)
       byType.set(type, s)
     }
     return s

@@ -11,6 +11,29 @@ export interface Schedule {
   payload: unknown
 }
 
+/** A schedule as the dashboard lists it: what it enqueues and when it fires next (ISO 8601, UTC). */
+export interface ScheduleRun {
+  name: string
+  cron: string
+  job: string
+  next: string | null
+}
+
+/**
+ * When each of `schedules` fires next after `now`, from the schedules themselves (croner), so an API
+ * process can answer without running the scheduler. Sorted by next run.
+ */
+export function nextRuns(schedules: readonly Schedule[], now = new Date()): ScheduleRun[] {
+  return schedules
+    .map((s) => {
+      const cron = new Cron(s.cron, { paused: true, timezone: 'UTC' })
+      const next = cron.nextRun(now)
+      cron.stop()
+      return { name: s.name, cron: s.cron, job: s.job, next: next ? next.toISOString() : null }
+    })
+    .sort((a, b) => (a.next ?? '9').localeCompare(b.next ?? '9'))
+}
+
 /**
  * Turns schedules into enqueued jobs (croner computes the times). The scheduler only enqueues: the
  * worker runs the job with its usual retries and timeouts. Every worker process runs its own

@@ -305,10 +305,10 @@ export class Worker {
           ? 'max_attempts'
           : undefined
     if (code) {
+      // The code already says "non-retryable" and `error` carries the class: the message says the rest once.
+      const text = (err as Error)?.message ?? String(err)
       const message =
-        code === 'non_retryable'
-          ? `non-retryable: ${(err as Error).message}`
-          : `failed ${delivery.attempt} of ${run.maxAttempts} attempts: ${(err as Error)?.message ?? String(err)}`
+        code === 'non_retryable' ? text : `failed ${delivery.attempt} of ${run.maxAttempts} attempts: ${text}`
       this.#settle(delivery, delivery.deadLetter({ code, message, error: describeError(err) }))
       const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')

@@ -4,7 +4,14 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createSigner } from 'fast-jwt'
+import Type from 'typebox'
+import { MemoryQueue } from '../adapters/memory/index.ts'
+import { deadLetters } from '../src/admin.ts'
+import { NonRetryableError } from '../src/errors.ts'
+import { defineJob } from '../src/job.ts'
+import { Producer } from '../src/producer.ts'
 import { JobOutcomes } from '../src/testing.ts'
+import { Throughput } from '../src/throughput.ts'
 import { Worker } from '../src/worker.ts'
 import { testLogger } from './support/async.ts'
 import { AwsTestBackend } from './support/aws.ts'
@@ -55,6 +62,35 @@ test('admin API and dashboard: queue depths and dead letters for admins only, re
       .statusCode,
     404,
   )
+  // Throughput this minute (the malformed message counts as dead-lettered) and the schedules' next runs.
+  for (const url of ['/v1/admin/throughput', '/v1/admin/schedules'])
+    assert.equal(
+      (await stack.app.inject({ method: 'GET', url, headers: { authorization: notAdmin } })).statusCode,
+      403,
+    )
+  const throughput = (
+    await stack.app.inject({ method: 'GET', url: '/v1/admin/throughput', headers: adminAuth })
+  ).json() as { scope: string; minutes: { at: string; deadLettered: number }[] }
+  assert.equal(throughput.scope, 'process')
+  assert.equal(throughput.minutes.length, 60)
+  assert.equal(
+    throughput.minutes.reduce((n, m) => n + m.deadLettered, 0),
+    1,
+  )
+  const starts = throughput.minutes.map((m) => Date.parse(m.at))
+  for (let i = 1; i < starts.length; i++) assert.equal(starts[i]! - starts[i - 1]!, 60_000)
+  assert.ok(Date.now() - starts.at(-1)! < 120_000, 'the last minute is the current one')
+  const schedules = (
+    await stack.app.inject({ method: 'GET', url: '/v1/admin/schedules', headers: adminAuth })
+  ).json() as { items: { name: string; cron: string; job: string; next: string }[] }
+  assert.deepEqual(
+    schedules.items.map((s) => [s.name, s.cron, s.job]),
+    [['exports-cleanup', '17 * * * *', 'exports.cleanup']],
+  )
+  const next = new Date(schedules.items[0]!.next)
+  assert.equal(next.getUTCMinutes(), 17)
+  assert.ok(next.getTime() > Date.now() && next.getTime() <= Date.now() + 3_600_000)
+
   const moved = await stack.app.inject({
     method: 'POST',
     url: '/v1/admin/queues/emails/redrive',
@@ -132,4 +168,88 @@ test('cli: queues, enqueue, dead-letters and redrive against SQS (fauxqs)', asyn
   const usage = await cli('frobnicate')
   assert.equal(usage.code, 2)
   assert.match(usage.stderr, /unknown command "frobnicate"/)
+})
+
+test('throughput: finished attempts per minute for the last hour, oldest first, quiet and stale minutes as zeros', () => {
+  const t0 = Date.UTC(2026, 0, 1, 12, 0, 30)
+  const throughput = new Throughput()
+  throughput.add('success', t0)
+  throughput.add('success', t0 + 10_000)
+  throughput.add('retry', t0)
+  throughput.add('timeout', t0)
+  throughput.add('dead_letter', t0)
+  throughput.add('success', t0 + 5 * 60_000)
+  const minutes = throughput.lastMinutes(t0 + 5 * 60_000)
+  assert.equal(minutes.length, 60)
+  assert.deepEqual(minutes.at(-1), {
+    at: '2026-01-01T12:05:00.000Z',
+    completed: 1,
+    retried: 0,
+    deadLettered: 0,
+  })
+  assert.deepEqual(minutes.at(-6), {
+    at: '2026-01-01T12:00:00.000Z',
+    completed: 2,
+    retried: 2,
+    deadLettered: 1,
+  })
+  assert.equal(minutes[0]!.at, '2026-01-01T11:06:00.000Z')
+  assert.equal(
+    minutes.reduce((n, m) => n + m.completed, 0),
+    3,
+  )
+  // An hour on, 12:00's slot is reused for 13:00 and the old counts are gone.
+  throughput.add('dead_letter', t0 + 60 * 60_000)
+  const later = throughput.lastMinutes(t0 + 60 * 60_000)
+  assert.deepEqual(later.at(-1), {
+    at: '2026-01-01T13:00:00.000Z',
+    completed: 0,
+    retried: 0,
+    deadLettered: 1,
+  })
+  assert.equal(
+    later.reduce((n, m) => n + m.completed, 0),
+    1,
+    'only 12:05 is still within the hour',
+  )
+})
+
+test('dead letters: the reason is said once, at the source and in what the dashboard and CLI show', async (t) => {
+  const queue = new MemoryQueue()
+  const refuse = defineJob({
+    type: 'test.refuse',
+    queue: 'q',
+    schema: Type.Object({ to: Type.String() }),
+    maxAttempts: 3,
+    async handle({ to }) {
+      throw new NonRetryableError(`undeliverable address ${to}`)
+    },
+  })
+  const fail = defineJob({
+    type: 'test.fail',
+    queue: 'q',
+    schema: Type.Object({}),
+    maxAttempts: 1,
+    async handle() {
+      throw new Error('database went away')
+    },
+  })
+  const worker = new Worker({ queue, jobs: [refuse, fail], logger: testLogger }).start()
+  const outcomes = new JobOutcomes(worker)
+  t.after(async () => {
+    await worker.stop()
+    await queue.close()
+  })
+  const producer = new Producer({ queue })
+  const a = await producer.enqueue(refuse, { to: 'demo@example.invalid' })
+  const b = await producer.enqueue(fail, {})
+  await Promise.all([outcomes.waitFor(a.id), outcomes.waitFor(b.id)])
+  const letters = await deadLetters(queue, 'q')
+  const refused = letters.find((d) => d.id === a.id)!
+  assert.equal(refused.code, 'non_retryable')
+  assert.equal(refused.message, 'undeliverable address demo@example.invalid')
+  assert.equal(refused.reason, 'undeliverable address demo@example.invalid (NonRetryableError)')
+  const failed = letters.find((d) => d.id === b.id)!
+  assert.equal(failed.reason, 'failed 1 of 1 attempts: database went away (Error)')
+  for (const d of letters) assert.equal(d.reason.split(d.message).length, 2, `once: ${d.reason}`)
 })

@@ -75,6 +75,9 @@ test('config: export and mail settings have defaults and are checked like the re
   assert.equal(config.exports.maxActivePerUser, 3)
   assert.equal(config.mail.perRecipientPerHour, 10)
   assert.equal(config.app.url, undefined)
+  assert.equal(config.app.brandName, 'Conveyor')
+  assert.equal(config.app.brandLogo, undefined)
+  assert.equal(loadConfig({ BRAND_NAME: 'Acme Fitness' }).app.brandName, 'Acme Fitness')
   assert.throws(
     () =>
       loadConfig({

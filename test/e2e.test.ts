@@ -84,7 +84,7 @@ test('e2e: embedded defaults (memory queue, files, outbox) through a listening s
     const list = (await (await fetch(`${base}/dev/outbox`)).json()) as {
       items: { html: string; subject: string }[]
     }
-    const ready = list.items.find((m) => m.subject === 'Your activities export is ready')!
+    const ready = list.items.find((m) => m.subject === 'Your activities export (CSV) is ready')!
     const html = await (await fetch(`${base}${ready.html}`)).text()
     return /href="([^"]+\/links\/exports\/[^"]+)"/.exec(html)![1]!
   })
@@ -137,7 +137,7 @@ test('e2e: SQS + S3 (fauxqs) and SES (aws-ses-v2-local): the emailed link downlo
     const { emails } = (await (await fetch(`${ses.endpoint}/store`)).json()) as {
       emails: { subject: string; destination: { to: string[] }; body: { html: string; text: string } }[]
     }
-    const mail = emails.find((m) => m.subject === 'Your activities export is ready')!
+    const mail = emails.find((m) => m.subject === 'Your activities export (CSV) is ready')!
     assert.match(mail.destination.to.join(','), /erin@example\.com/)
     const fromHtml = /href="([^"]+\/links\/exports\/[^"]+)"/.exec(mail.body.html)![1]!
     assert.ok(mail.body.text.includes(fromHtml), 'the text part has the same link')

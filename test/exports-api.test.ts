@@ -72,7 +72,7 @@ test('exports: a CSV export goes queued → completed, downloads, and emails a l
 
   const [mail] = await stack.outbox!.list()
   assert.deepEqual(mail!.to, ['alice@example.com'])
-  assert.equal(mail!.subject, 'Your activities export is ready')
+  assert.equal(mail!.subject, 'Your activities export (CSV) is ready')
   const html = (await stack.outbox!.read(mail!.id, 'html'))!
   const link = /href="(http:\/\/conveyor\.test\/links\/exports\/[^"]+)"/.exec(html)![1]!
   const viaLink = await stack.app.inject({ method: 'GET', url: link.replace('http://conveyor.test', '') })

@@ -3,7 +3,7 @@ import { buffer } from 'node:stream/consumers'
 import { test } from 'node:test'
 import Papa from 'papaparse'
 import { RecipientLimit } from '../handlers/email/recipient-limit.ts'
-import { EmailTemplates } from '../handlers/email/templates.ts'
+import { EmailTemplates, midSentence } from '../handlers/email/templates.ts'
 import { activitiesKind, activityRow } from '../handlers/exports/activities.ts'
 import { csvExport } from '../handlers/exports/csv.ts'
 import { renderPdfInThread } from '../handlers/exports/pdf-thread.ts'
@@ -87,8 +87,8 @@ test('email templates: HTML escapes what users typed, the text part does not, su
   assert.match(mail.html, /style="/, 'inline styles')
   assert.match(mail.html, /https:\/\/app\.example\.com/)
   const ready = templates.render('export-ready', {
-    title: 'Activities',
-    rows: 12,
+    kind: 'activities',
+    rows: '12 rows',
     size: '1.2 KB',
     format: 'CSV',
     link: 'https://app.example.com/links/exports/abc?x=1&y=2',
@@ -96,6 +96,7 @@ test('email templates: HTML escapes what users typed, the text part does not, su
   })
   assert.match(ready.html, /href="https:\/\/app\.example\.com\/links\/exports\/abc\?x=1&amp;y=2"/)
   assert.match(ready.text, /Download: https:\/\/app\.example\.com\/links\/exports\/abc\?x=1&y=2\n/)
+  assert.equal(ready.subject, 'Your activities export (CSV) is ready')
   const summary = templates.render('weekly-summary', {
     name: 'Ada',
     period: '2026-11-09 to 2026-11-15',
@@ -104,6 +105,43 @@ test('email templates: HTML escapes what users typed, the text part does not, su
   assert.equal(summary.subject, 'Your week: 7 activities')
   assert.match(summary.text, /- Activities: 7/)
   assert.match(summary.html, /No activities this week/)
+})
+
+test('email templates: the subject names what is ready, the heading reads as a sentence, the footer names the product, the welcome button opens the home page', async (t) => {
+  const templates = new EmailTemplates({ appUrl: 'https://app.example.com/', product: 'Acme Fitness' })
+  const ready = templates.render('export-ready', {
+    kind: midSentence('Activities'),
+    rows: '1,204 rows',
+    size: '88.1 KB',
+    format: 'PDF',
+    link: 'https://app.example.com/links/exports/abc',
+    expiresAt: '2026-12-08 10:00 UTC',
+  })
+  assert.equal(ready.subject, 'Your activities export (PDF) is ready')
+  assert.match(ready.html, /<h1[^>]*>Your activities export is ready<\/h1>/)
+  assert.match(ready.html, /1,204 rows, 88\.1 KB, as PDF\./)
+  assert.match(
+    ready.html,
+    /because you have an account with <a href="https:\/\/app\.example\.com"[^>]*>Acme Fitness<\/a>\./,
+  )
+  assert.doesNotMatch(ready.html, />https?:\/\//, 'no raw URL is shown as text')
+  assert.match(ready.text, /^Your activities export is ready: 1,204 rows, 88\.1 KB, as PDF\.$/m)
+  assert.match(ready.text, /^— Acme Fitness$/m)
+  assert.equal(midSentence('GPS tracks'), 'GPS tracks')
+
+  const welcome = templates.render('welcome', { name: 'Ada' })
+  assert.equal(welcome.subject, 'Welcome to Acme Fitness, Ada')
+  const button = /<a href="([^"]+)"[^>]*>Open Acme Fitness<\/a>/.exec(welcome.html)
+  assert.equal(button?.[1], 'https://app.example.com/')
+  assert.match(welcome.text, /^Open Acme Fitness: https:\/\/app\.example\.com\/$/m)
+
+  // The page behind the button exists: HTML naming the product, not a 404.
+  const stack = await TestStack.start({ worker: false })
+  t.after(() => stack.close())
+  const home = await stack.app.inject({ method: 'GET', url: '/' })
+  assert.equal(home.statusCode, 200)
+  assert.match(String(home.headers['content-type']), /^text\/html/)
+  assert.match(home.body, /<h1>Conveyor<\/h1>/)
 })
 
 test('recipient limit: at most N emails per address in any sliding hour, case-insensitive', () => {

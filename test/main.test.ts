@@ -64,6 +64,9 @@ test('npm start: API and worker on the embedded defaults, a demo export emailed,
   })
   await app.line(/^API: http:\/\/127\.0\.0\.1:\d+/)
   const token = (await app.line(/^ {2}ey[\w-]+\.[\w-]+\.[\w-]+$/)).trim()
+  // A link that signs the demo admin in to the dashboard, the token in the fragment.
+  const dashboard = (await app.line(/\/dashboard#token=/)).trim()
+  assert.equal(dashboard, `http://127.0.0.1:${port}/dashboard#token=${token}`)
   await app.line(/"msg":"export-ready email sent"/)
   const base = `http://127.0.0.1:${port}`
   const exports = (await (
@@ -78,7 +81,7 @@ test('npm start: API and worker on the embedded defaults, a demo export emailed,
   const outbox = (await (await fetch(`${base}/dev/outbox`)).json()) as { items: { subject: string }[] }
   assert.deepEqual(outbox.items.map((m) => m.subject).sort(), [
     'Welcome to Conveyor, Demo',
-    'Your activities export is ready',
+    'Your activities export (CSV) is ready',
   ])
 
   app.child.kill('SIGTERM')
@@ -98,4 +101,7 @@ test('npm start: a worker or api role without AUTH_JWT_SECRET, or api on the mem
   assert.equal(await exitCode(bad.child), 1)
   assert.match(bad.lines.join('\n'), /PORT/)
   assert.match(bad.lines.join('\n'), /EXPORT_TTL_HOURS/)
+  const logo = start({ STORAGE_DIR: tmpdir(), BRAND_LOGO: join(tmpdir(), 'no-such-logo.png') })
+  await logo.line(/BRAND_LOGO: cannot read .*no-such-logo\.png/)
+  assert.equal(await exitCode(logo.child), 1)
 })

@@ -1,8 +1,10 @@
 import Type from 'typebox'
 import { defineJob } from '../../src/job.ts'
 import { activitiesKind } from '../exports/activities.ts'
+import { formatNumber } from '../exports/format.ts'
 import type { ExportService } from '../exports/service.ts'
 import type { EmailSender } from './sender.ts'
+import { midSentence } from './templates.ts'
 
 const DAY_MS = 86_400_000
 /** An address without display name, spaces or list separators (one recipient per email). */
@@ -112,8 +114,8 @@ export function exportReadyEmailJob(email: EmailSender, exports: ExportService) 
         'export-ready',
         record.notifyEmail,
         {
-          title: kind?.title ?? record.kind,
-          rows: record.rows ?? 0,
+          kind: midSentence(kind?.title ?? record.kind),
+          rows: `${formatNumber(record.rows ?? 0)} ${record.rows === 1 ? 'row' : 'rows'}`,
           size: formatBytes(record.bytes ?? 0),
           format: record.format.toUpperCase(),
           link: exports.links.url({ owner, exportId }, new Date(record.expiresAt)),

@@ -28,7 +28,7 @@ export class EmailSender {
     const rendered = this.templates.render(name, data)
     if (!this.#limit.take(to)) {
       throw new NonRetryableError(
-        `recipient ${to} has already received ${this.#limit.perHour} emails in the last hour (MAIL_PER_RECIPIENT_PER_HOUR)`,
+        `recipient ${to} has already received ${this.#limit.perHour} email${this.#limit.perHour === 1 ? '' : 's'} in the last hour (MAIL_PER_RECIPIENT_PER_HOUR)`,
       )
     }
     return this.mailer.send({ to, ...rendered }, signal)

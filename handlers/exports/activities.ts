@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import Type, { type Static } from 'typebox'
+import { formatNumber } from './format.ts'
 import { defineExportKind, type SummaryFigure } from './kind.ts'
 
 const DAY_MS = 86_400_000
@@ -93,12 +94,12 @@ export const activitiesKind = defineExportKind({
   title: 'Activities',
   params: ActivitiesParams,
   columns: [
-    { header: 'date', pdfWidth: 1.4 },
-    { header: 'type', pdfWidth: 0.8 },
-    { header: 'duration_min', align: 'right', pdfWidth: 0.9 },
-    { header: 'distance_km', align: 'right', pdfWidth: 0.9 },
-    { header: 'calories', align: 'right', pdfWidth: 0.8 },
-    { header: 'notes', pdfWidth: 2.5 },
+    { header: 'date', label: 'Date (UTC)', pdfWidth: 1.4 },
+    { header: 'type', label: 'Type', pdfWidth: 0.8 },
+    { header: 'duration_min', label: 'Duration (min)', align: 'right', pdfWidth: 1 },
+    { header: 'distance_km', label: 'Distance (km)', align: 'right', decimals: 1, pdfWidth: 1 },
+    { header: 'calories', label: 'Calories', align: 'right', pdfWidth: 0.8 },
+    { header: 'notes', label: 'Notes', pdfWidth: 2.4 },
   ],
   check(params) {
     if (params.from && params.to && params.from > params.to)
@@ -128,12 +129,12 @@ export const activitiesKind = defineExportKind({
       km += row[3] as number
       kcal += row[4] as number
     }
-    const n = new Intl.NumberFormat('en-GB', { maximumFractionDigits: 1 })
+    // Counts as whole numbers, measurements with one decimal, as in the table.
     return [
-      { label: 'Activities', value: n.format(rows.length) },
-      { label: 'Total duration', value: `${n.format(minutes / 60)} h` },
-      { label: 'Total distance', value: `${n.format(km)} km` },
-      { label: 'Calories', value: n.format(kcal) },
+      { label: 'Activities', value: formatNumber(rows.length) },
+      { label: 'Total duration', value: `${formatNumber(minutes / 60, 1)} h` },
+      { label: 'Total distance', value: `${formatNumber(km, 1)} km` },
+      { label: 'Calories', value: formatNumber(kcal) },
     ]
   },
 })

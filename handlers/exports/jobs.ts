@@ -101,6 +101,7 @@ async function build(
       columns: kind.columns,
       rows: collected,
       summary: kind.summarize?.(collected) ?? [],
+      brand: exports.brand,
     },
     signal,
   )

@@ -4,7 +4,12 @@ import { SchemaChecker } from '../../src/validation.ts'
 
 /** One column of an export: the header line's text and how wide it is in a PDF (a share of the page). */
 export interface ExportColumn {
+  /** The CSV header: a field name (`duration_min`). */
   header: string
+  /** The PDF column heading, for people (`Duration (min)`). Default `header`. */
+  label?: string
+  /** Numbers in this column are shown in the PDF with thousands separators and this many decimals. Default 0. */
+  decimals?: number
   /** Relative width in the PDF table. Default 1. */
   pdfWidth?: number
   /** Alignment in the PDF table (numbers read best right-aligned). Default left. */

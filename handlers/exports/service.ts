@@ -7,6 +7,7 @@ import { Serializer } from '../../src/serializer.ts'
 import { ObjectNotFoundError, type ObjectStore } from '../../src/storage/object-store.ts'
 import type { ExportKinds } from './kind.ts'
 import type { DownloadLinks } from './links.ts'
+import type { PdfBrand } from './pdf.ts'
 import {
   type ExportFormat,
   type ExportRecord,
@@ -67,6 +68,8 @@ export interface ExportServiceOptions {
   ttlMs: number
   pdfMaxRows: number
   maxActivePerUser: number
+  /** Name and logo atop PDF reports. Default: none. */
+  brand?: PdfBrand
   clock?: Clock
 }
 
@@ -85,6 +88,7 @@ export class ExportService {
   readonly links: DownloadLinks
   readonly ttlMs: number
   readonly pdfMaxRows: number
+  readonly brand: PdfBrand | undefined
   readonly clock: Clock
   readonly #producer: Producer
   readonly #maxActive: number
@@ -98,6 +102,7 @@ export class ExportService {
     this.links = options.links
     this.ttlMs = options.ttlMs
     this.pdfMaxRows = options.pdfMaxRows
+    this.brand = options.brand
     this.clock = options.clock ?? systemClock
     this.#producer = options.producer
     this.#maxActive = options.maxActivePerUser

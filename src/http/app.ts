@@ -16,6 +16,12 @@ import { linkRoutes } from './routes/links.ts'
 import { type ConveyorServices, servicesPlugin } from './services.ts'
 
 const DASHBOARD = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8')
+const HOME = readFileSync(new URL('./home.html', import.meta.url), 'utf8')
+const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'"
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
 
 export interface AppOptions {
   services: ConveyorServices
@@ -26,6 +32,8 @@ export interface AppOptions {
   bodyLimit?: number
   /** Requests per user per minute on /v1. Default 120. */
   rateLimitPerMinute?: number
+  /** BRAND_NAME, on the home page (where the welcome email's button leads). Default "Conveyor". */
+  productName?: string
 }
 
 /** The HTTP API, ready for `inject` in tests or `listen` in the entry point. */
@@ -80,6 +88,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.services.exports) await app.register(linkRoutes(options.services.exports))
   if (options.services.outbox) await app.register(devOutboxRoutes(options.services.outbox))
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  // The home page: where the welcome email's button leads.
+  const home = HOME.replaceAll('{{product}}', escapeHtml(options.productName ?? 'Conveyor'))
+  app.get('/', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).send(home),
+  )
   // The queue dashboard: a static page that reads /v1/admin with a token the operator pastes in.
   app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) =>
     reply

@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics.ts'
 import type { Producer } from '../producer.ts'
 import type { Queue } from '../queue.ts'
 import type { JobRegistry } from '../registry.ts'
+import type { Schedule } from '../scheduler.ts'
 
 /** What routes need from the rest of Conveyor; reached as `app.conveyor`. */
 export interface ConveyorServices {
@@ -16,6 +17,8 @@ export interface ConveyorServices {
   readinessQueue: string
   /** The export workflow; without it the /v1/exports and /v1/activities routes are not registered. */
   exports?: ExportService
+  /** The worker's cron schedules, listed with their next run on the dashboard. Default none. */
+  schedules?: readonly Schedule[]
   /** The development outbox, served at /dev/outbox; leave it out in production. */
   outbox?: OutboxMailer
 }

@@ -95,6 +95,7 @@ export class TestStack {
         metrics,
         readinessQueue: 'default',
         exports: this.handlers.exports,
+        schedules: this.handlers.schedules,
         ...(this.outbox ? { outbox: this.outbox } : {}),
       },
       jwtSecret: SECRET,

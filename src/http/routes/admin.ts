@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { deadLetters, overview, redrive } from '../../admin.ts'
+import { nextRuns } from '../../scheduler.ts'
 import { ErrorBody, sendError } from '../errors.ts'
 
 const QueueName = Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,70}$' }) })
@@ -11,6 +12,7 @@ const DeadLetterItem = Type.Object({
   code: Type.String(),
   message: Type.String(),
   error: Type.Optional(Type.String()),
+  reason: Type.String(),
   attempts: Type.Integer(),
   at: Type.String(),
   payload: Type.Optional(Type.Unknown()),
@@ -19,7 +21,7 @@ const DeadLetterItem = Type.Object({
 const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody }
 
 /**
- * /v1/admin: queue depths, dead letters and redrive, for tokens with `role: "admin"` (403 otherwise).
+ * /v1/admin: queue depths, dead letters and redrive, throughput and schedules, for tokens with `role: "admin"` (403 otherwise).
  * The dashboard at /dashboard and the CLI show the same (src/admin.ts).
  */
 export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -92,5 +94,53 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!known().has(request.params.name)) return sendError(reply, 404, `no queue ${request.params.name}`)
       return { moved: await redrive(app.conveyor.queue, request.params.name, request.body?.ids) }
     },
+  )
+
+  app.get(
+    '/admin/throughput',
+    {
+      schema: {
+        summary:
+          'Finished attempts per minute over the last hour, oldest first (counted by this process: with separate worker processes, each counts its own)',
+        response: {
+          200: Type.Object({
+            scope: Type.Literal('process'),
+            minutes: Type.Array(
+              Type.Object({
+                at: Type.String(),
+                completed: Type.Integer(),
+                retried: Type.Integer(),
+                deadLettered: Type.Integer(),
+              }),
+            ),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async () => ({ scope: 'process' as const, minutes: app.conveyor.metrics.throughput.lastMinutes() }),
+  )
+
+  app.get(
+    '/admin/schedules',
+    {
+      schema: {
+        summary: 'The cron schedules the worker runs, with their next run (UTC), soonest first',
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                name: Type.String(),
+                cron: Type.String(),
+                job: Type.String(),
+                next: Type.Union([Type.String(), Type.Null()]),
+              }),
+            ),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async () => ({ items: nextRuns(app.conveyor.schedules ?? []) }),
   )
 }
