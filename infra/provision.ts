@@ -24,7 +24,7 @@ try {
 }
 
 // Only the jobs' queue names are needed here; nothing is sent through this producer.
-const shipped = handlersFromConfig(config, {
+const shipped = await handlersFromConfig(config, {
   producer: new Producer({ queue: new MemoryQueue() }),
   secret: 'provisioning-does-not-sign-links',
   appUrl: config.app.url ?? 'http://localhost',
@@ -59,7 +59,7 @@ if (config.queue.driver === 'sqs') {
 }
 
 if (config.storage.bucket) {
-  const s3 = createS3Client(config)
+  const s3 = await createS3Client(config)
   try {
     await s3.send(new CreateBucketCommand({ Bucket: config.storage.bucket }))
     console.log(`s3 bucket ${config.storage.bucket}: created`)

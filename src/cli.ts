@@ -50,10 +50,10 @@ if (config.queue.driver === 'memory') {
   )
 }
 
-const queue = createQueue(config, { logger: createLogger({ level: 'warn' }) })
+const queue = await createQueue(config, { logger: createLogger({ level: 'warn' }) })
 const registry = new JobRegistry()
 const producer = new Producer({ queue, registry })
-const { jobs } = handlersFromConfig(config, {
+const { jobs } = await handlersFromConfig(config, {
   producer,
   secret: config.app.jwtSecret ?? 'the-cli-signs-no-links-the-cli-signs-no-links',
   appUrl: config.app.url ?? 'http://localhost',

@@ -1,12 +1,15 @@
+export { type MemoryOptions, MemoryQueue } from '../adapters/memory/index.ts'
 export { type Config, describeSettings, loadConfig, parseWeights } from '../config/index.ts'
 export { type Backoff, backoffDelay } from './backoff.ts'
 export { type Clock, ManualClock, systemClock } from './clock.ts'
+export type { QueueRuntime } from './create-queue.ts'
 export { createQueue } from './create-queue.ts'
 export type { DeadLetterInfo, DeadLetterReason, Envelope } from './envelope.ts'
 export * from './errors.ts'
 export { defineJob, type JobContext, type JobDefinition, type JobSpec } from './job.ts'
 export { createLogger, type Logger } from './logger.ts'
 export { Metrics } from './metrics.ts'
+export { MissingDependencyError } from './optional-import.ts'
 export { type EnqueueOptions, Producer } from './producer.ts'
 export type {
   ConsumeOptions,

@@ -47,7 +47,7 @@ if (role !== 'all' && !config.app.jwtSecret) {
 }
 
 const log = createLogger({ level: config.log.level })
-const queue = createQueue(config, { logger: log })
+const queue = await createQueue(config, { logger: log })
 const metrics = new Metrics()
 const registry = new JobRegistry()
 const producer = new Producer({ queue, registry, metrics })
@@ -56,8 +56,8 @@ const jwtSecret = config.app.jwtSecret ?? randomBytes(32).toString('base64url')
 const appUrl =
   config.app.url ??
   `http://${config.app.host.includes(':') ? `[${config.app.host}]` : config.app.host}:${config.app.port}`
-const mailer = createMailer(config)
-const handlers = handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
+const mailer = await createMailer(config)
+const handlers = await handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
 for (const job of handlers.jobs) registry.register(job)
 const stops: (() => Promise<unknown>)[] = []
 
