@@ -232,6 +232,11 @@ export const ConfigSchema = Type.Object({
       Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
       'pino log level. Default info.',
     ),
+    format: env(
+      'LOG_FORMAT',
+      Type.Optional(Type.Enum(['json', 'pretty'])),
+      '`json` (one object per line) or `pretty` (readable lines, pino-pretty). Default: `pretty` when stdout is a terminal and NODE_ENV is not `production`, else `json`.',
+    ),
   }),
 })
 
