@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from '../logger.ts'
 import { authPlugin } from './auth.ts'
-import { errorBody, installErrorHandler } from './errors.ts'
+import { errorBody, formatSchemaErrors, installErrorHandler } from './errors.ts'
 import { activityRoutes } from './routes/activities.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { devOutboxRoutes } from './routes/dev-outbox.ts'
@@ -38,6 +38,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 1024 },
     // Unknown fields are refused, not silently dropped; every problem is reported.
     ajv: { customOptions: { allErrors: true, removeAdditional: false } },
+    schemaErrorFormatter: formatSchemaErrors,
   }).withTypeProvider<TypeBoxTypeProvider>()
   installErrorHandler(app)
   // The API speaks JSON only: any other body is a 415, not a string that fails validation later.
