@@ -32,8 +32,6 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/admin/queues',
     {
-      // The dashboard polls this every 5 s: its request lines are logged at debug, not info.
-      logLevel: 'debug',
       schema: {
         summary: 'Every queue the registered jobs use, with its depth',
         response: {
@@ -62,7 +60,6 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/admin/queues/:name/dead-letters',
     {
-      logLevel: 'debug',
       schema: {
         summary: "A queue's dead letters, oldest first, with why each one failed",
         params: QueueName,

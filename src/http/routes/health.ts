@@ -2,13 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import { sendError } from '../errors.ts'
 
 /** /healthz (the process answers), /readyz (the queue and the object store answer), /metrics (Prometheus text). */
-// Probes and scrapers call these every few seconds: their request lines are logged at debug, not info.
-const quiet = { logLevel: 'debug' } as const
-
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/healthz', quiet, async () => ({ status: 'ok' }))
+  app.get('/healthz', async () => ({ status: 'ok' }))
 
-  app.get('/readyz', quiet, async (_request, reply) => {
+  app.get('/readyz', async (_request, reply) => {
     const { queue, readinessQueue, exports } = app.conveyor
     try {
       await queue.stats(readinessQueue)
@@ -23,7 +20,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     return { status: 'ready', queue: queue.driver, ...(exports ? { store: exports.store.driver } : {}) }
   })
 
-  app.get('/metrics', quiet, async (_request, reply) => {
+  app.get('/metrics', async (_request, reply) => {
     const { registry } = app.conveyor.metrics
     return reply.type(registry.contentType).send(await registry.metrics())
   })
