@@ -77,6 +77,33 @@ try {
 }
 `
 
+// The shipped handlers from the package: the email templates are read from dist/ at run time.
+const HANDLERS_CONSUMER = `
+import { join } from 'node:path'
+import { MemoryQueue, Producer } from 'conveyor'
+import { createHandlers } from 'conveyor/handlers'
+import { OutboxMailer } from 'conveyor/mail'
+import { FsObjectStore } from 'conveyor/storage'
+
+const dir = join(process.cwd(), 'data')
+const mailer = new OutboxMailer(join(dir, 'outbox'), 'App <noreply@localhost>')
+const queue = new MemoryQueue()
+const handlers = createHandlers({
+  store: new FsObjectStore(join(dir, 'files')),
+  mailer,
+  producer: new Producer({ queue }),
+  secret: 'a-secret-that-is-long-enough-for-hs256-signing',
+  appUrl: 'http://localhost:3000',
+  exportTtlMs: 3_600_000,
+  pdfMaxRows: 100,
+  maxActiveExportsPerUser: 3,
+  emailsPerRecipientPerHour: 10,
+})
+await handlers.email.send('welcome', 'ada@example.com', { name: 'Ada' })
+await queue.close()
+process.stdout.write('RESULT ' + JSON.stringify((await mailer.list()).map((m) => m.subject)) + '\\n')
+`
+
 // Records every module URL the process resolves (Node's synchronous module hooks), written at exit.
 const RECORDER = `
 import { registerHooks } from 'node:module'
@@ -118,6 +145,7 @@ test('package: npm pack, installed in a fresh app, type-checks and runs a job on
 
   await writeFile(join(app, 'job.ts'), JOB_CONSUMER)
   await writeFile(join(app, 'core.ts'), CORE_CONSUMER)
+  await writeFile(join(app, 'handlers.ts'), HANDLERS_CONSUMER)
   await writeFile(join(app, 'recorder.mjs'), RECORDER)
   await writeFile(
     join(app, 'tsconfig.json'),
@@ -135,13 +163,16 @@ test('package: npm pack, installed in a fresh app, type-checks and runs a job on
         typeRoots: [join(REPO, 'node_modules/@types')],
         types: ['node'],
       },
-      files: ['job.ts', 'core.ts'],
+      files: ['job.ts', 'core.ts', 'handlers.ts'],
     }),
   )
   await sh(TSC, ['-p', 'tsconfig.json'], app)
 
   const job = lastJson(await sh(process.execPath, ['job.ts'], app)) as { outcome: string; done: string[] }
   assert.deepEqual(job, { outcome: 'success', done: ['Ada'] })
+
+  const mails = lastJson(await sh(process.execPath, ['handlers.ts'], app))
+  assert.deepEqual(mails, ['Welcome to Conveyor, Ada'], 'the welcome template rendered from the package')
 
   const loadedFile = join(dir, 'loaded.json')
   const memory = await run(process.execPath, ['--import', './recorder.mjs', 'core.ts'], {
