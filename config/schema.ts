@@ -46,7 +46,7 @@ export const ConfigSchema = Type.Object({
     jwtSecret: env(
       'AUTH_JWT_SECRET',
       Type.Optional(Type.String({ minLength: 32, errorMessage: 'must be at least 32 characters' })),
-      'HS256 secret for API bearer tokens. Unset in development: a random one is made and a demo token printed.',
+      'HS256 secret for API bearer tokens. Unset in development: one is made once and kept in STORAGE_DIR/dev-jwt-secret, and a demo token printed.',
     ),
   }),
   queue: Type.Object({
