@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `npm run conveyor -- <command>`: look at queues and dead letters from a terminal, and mint API tokens.
 // Reads the same settings as `npm start` (environment, .env). The memory queue lives inside its process,
 // so with QUEUE_DRIVER=memory use the dashboard (/dashboard) of the running `npm start` instead.

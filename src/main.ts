@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { existsSync } from 'node:fs'
 import { loadConfig } from '../config/load.ts'
 import { parseWeights } from '../config/schema.ts'

@@ -174,6 +174,11 @@ test('package: npm pack, installed in a fresh app, type-checks and runs a job on
   const mails = lastJson(await sh(process.execPath, ['handlers.ts'], app))
   assert.deepEqual(mails, ['Welcome to Conveyor, Ada'], 'the welcome template rendered from the package')
 
+  // The CLI ships as a bin: it mints a token with the development secret kept in STORAGE_DIR.
+  const token = await sh(join(app, 'node_modules/.bin/conveyor'), ['token', '--sub', 'ada'], app)
+  assert.match(token.trim(), /^ey[\w-]+\.[\w-]+\.[\w-]+$/)
+  assert.ok(existsSync(join(app, 'var/dev-jwt-secret')))
+
   const loadedFile = join(dir, 'loaded.json')
   const memory = await run(process.execPath, ['--import', './recorder.mjs', 'core.ts'], {
     cwd: app,
