@@ -38,6 +38,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         destination,
         sync: true,
         colorize,
+        singleLine: true,
         translateTime: 'SYS:HH:MM:ss.l',
         ignore: 'pid,hostname,name',
       }),

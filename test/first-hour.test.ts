@@ -213,7 +213,7 @@ test('first hour: logs are readable lines in a terminal during development and J
   })
   createLogger({ format: 'pretty', destination: out }).info({ jobId: 'j1' }, 'job succeeded')
   assert.match(text, /INFO.*job succeeded/)
-  assert.match(text, /jobId: "j1"/)
+  assert.match(text, /INFO: job succeeded \{"jobId":"j1"\}/, 'one readable line')
   assert.doesNotMatch(text, /^\{/, 'not JSON')
 })
 

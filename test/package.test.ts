@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { importOptional, MissingDependencyError } from '../src/optional-import.ts'
 
 // The package as a team installs it: `npm pack` (which builds dist/ first), the tarball installed into
 // a fresh app outside the repository, a TypeScript consumer type-checked with tsc and run on Node.
@@ -204,4 +205,28 @@ test('package: npm pack, installed in a fresh app, type-checks and runs a job on
       message: 'install @aws-sdk/client-sqs to use QUEUE_DRIVER=sqs (npm install @aws-sdk/client-sqs)',
     },
   })
+})
+
+test('importOptional: a package that is not installed is a MissingDependencyError naming it and what needs it; other failures pass through', async () => {
+  await assert.rejects(
+    importOptional(() => import('@conveyor-test/not-installed' as string), 'QUEUE_DRIVER=nothing'),
+    (err: unknown) =>
+      err instanceof MissingDependencyError &&
+      err.name === 'MissingDependencyError' &&
+      err.code === 'MISSING_DEPENDENCY' &&
+      err.packageName === '@conveyor-test/not-installed' &&
+      err.message ===
+        'install @conveyor-test/not-installed to use QUEUE_DRIVER=nothing (npm install @conveyor-test/not-installed)',
+  )
+  // A file of our own that is missing is a bug, not a package to install.
+  await assert.rejects(
+    importOptional(() => import('./no-such-module.ts' as string), 'X'),
+    (err: unknown) =>
+      !(err instanceof MissingDependencyError) && (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND',
+  )
+  const boom = new Error('boom')
+  await assert.rejects(
+    importOptional(() => Promise.reject(boom), 'X'),
+    (err: unknown) => err === boom,
+  )
 })
