@@ -96,7 +96,7 @@ async function logMemoryDrops(): Promise<void> {
   if (total > 0) {
     log.warn(
       { dropped, total },
-      `the memory queue keeps nothing across restarts: ${total} job${total === 1 ? '' : 's'} not run are lost with this process`,
+      `the memory queue keeps nothing across restarts: ${total === 1 ? '1 job not run is' : `${total} jobs not run are`} lost with this process`,
     )
   }
 }
