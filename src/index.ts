@@ -9,7 +9,6 @@ export * from './errors.ts'
 export { defineJob, type JobContext, type JobDefinition, type JobSpec } from './job.ts'
 export { createLogger, type Logger } from './logger.ts'
 export { Metrics } from './metrics.ts'
-export { MissingDependencyError } from './optional-import.ts'
 export { type EnqueueOptions, Producer } from './producer.ts'
 export type {
   ConsumeOptions,

@@ -1,21 +1,4 @@
-import { ConveyorError } from './errors.ts'
-
-/**
- * A package that is not installed. The AWS and Google SDKs are optional peer dependencies of the
- * package: a memory-only app never installs or loads them, and the first use of a backend that needs
- * one says which package to add.
- */
-export class MissingDependencyError extends ConveyorError {
-  readonly packageName: string
-  constructor(packageName: string, feature: string, options: { cause?: unknown } = {}) {
-    super(
-      'MISSING_DEPENDENCY',
-      `install ${packageName} to use ${feature} (npm install ${packageName})`,
-      options,
-    )
-    this.packageName = packageName
-  }
-}
+import { MissingDependencyError } from './errors.ts'
 
 const NOT_FOUND = /Cannot find (?:package|module) '((?:@[^/']+\/)?[^/'.][^/']*)/
 

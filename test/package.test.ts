@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { importOptional, MissingDependencyError } from '../src/optional-import.ts'
+import { MissingDependencyError } from '../src/errors.ts'
+import { importOptional } from '../src/optional-import.ts'
 
 // The package as a team installs it: `npm pack` (which builds dist/ first), the tarball installed into
 // a fresh app outside the repository, a TypeScript consumer type-checked with tsc and run on Node.
