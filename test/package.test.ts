@@ -82,18 +82,20 @@ try {
 // The shipped handlers from the package: the email templates are read from dist/ at run time.
 const HANDLERS_CONSUMER = `
 import { join } from 'node:path'
-import { MemoryQueue, Producer } from 'conveyor'
+import { JobRegistry, MemoryQueue, Producer, Worker } from 'conveyor'
 import { createHandlers } from 'conveyor/handlers'
 import { OutboxMailer } from 'conveyor/mail'
 import { FsObjectStore } from 'conveyor/storage'
+import { JobOutcomes } from 'conveyor/testing'
 
 const dir = join(process.cwd(), 'data')
 const mailer = new OutboxMailer(join(dir, 'outbox'), 'App <noreply@localhost>')
 const queue = new MemoryQueue()
+const registry = new JobRegistry()
 const handlers = createHandlers({
   store: new FsObjectStore(join(dir, 'files')),
   mailer,
-  producer: new Producer({ queue }),
+  producer: new Producer({ queue, registry }),
   secret: 'a-secret-that-is-long-enough-for-hs256-signing',
   appUrl: 'http://localhost:3000',
   exportTtlMs: 3_600_000,
@@ -101,9 +103,18 @@ const handlers = createHandlers({
   maxActiveExportsPerUser: 3,
   emailsPerRecipientPerHour: 10,
 })
+for (const job of handlers.jobs) registry.register(job)
+const worker = new Worker({ queue, jobs: registry }).start()
+const outcomes = new JobOutcomes(worker)
 await handlers.email.send('welcome', 'ada@example.com', { name: 'Ada' })
+// A PDF export: the layout runs on a worker thread whose file is found next to the compiled code.
+const record = await handlers.exports.request('ada', { kind: 'activities', format: 'pdf', params: { rows: 5 } })
+await outcomes.waitUntil((e) => e.type === 'exports.build' && e.outcome !== 'retry')
+const built = await handlers.exports.records.get('ada', record.id)
+await worker.stop()
 await queue.close()
-process.stdout.write('RESULT ' + JSON.stringify((await mailer.list()).map((m) => m.subject)) + '\\n')
+const subjects = (await mailer.list()).map((m) => m.subject)
+process.stdout.write('RESULT ' + JSON.stringify({ subjects, pdf: [built?.status, built?.rows, built?.error] }) + '\\n')
 `
 
 // Records every module URL the process resolves (Node's synchronous module hooks), written at exit.
@@ -173,8 +184,11 @@ test('package: npm pack, installed in a fresh app, type-checks and runs a job on
   const job = lastJson(await sh(process.execPath, ['job.ts'], app)) as { outcome: string; done: string[] }
   assert.deepEqual(job, { outcome: 'success', done: ['Ada'] })
 
-  const mails = lastJson(await sh(process.execPath, ['handlers.ts'], app))
-  assert.deepEqual(mails, ['Welcome to Conveyor, Ada'], 'the welcome template rendered from the package')
+  const shipped = lastJson(await sh(process.execPath, ['handlers.ts'], app))
+  assert.deepEqual(shipped, {
+    subjects: ['Welcome to Conveyor, Ada'], // the eta templates are found in dist/
+    pdf: ['completed', 5, null], // the PDF worker thread's file is found in dist/
+  })
 
   // The CLI ships as a bin: it mints a token with the development secret kept in STORAGE_DIR.
   const token = await sh(join(app, 'node_modules/.bin/conveyor'), ['token', '--sub', 'ada'], app)
