@@ -159,6 +159,12 @@ test('package: npm pack, installed in a fresh app, type-checks and runs a job on
   await writeFile(join(app, 'job.ts'), JOB_CONSUMER)
   await writeFile(join(app, 'core.ts'), CORE_CONSUMER)
   await writeFile(join(app, 'handlers.ts'), HANDLERS_CONSUMER)
+  // The README's first example, as written, must type-check against the package (it is not run: it
+  // posts to billing.example).
+  const readme = await readFile(join(REPO, 'README.md'), 'utf8')
+  const example = /```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+  assert.ok(example?.includes("from 'conveyor'"), 'the README starts with an example that imports conveyor')
+  await writeFile(join(app, 'readme.ts'), example ?? '')
   await writeFile(join(app, 'recorder.mjs'), RECORDER)
   await writeFile(
     join(app, 'tsconfig.json'),
@@ -176,7 +182,7 @@ test('package: npm pack, installed in a fresh app, type-checks and runs a job on
         typeRoots: [join(REPO, 'node_modules/@types')],
         types: ['node'],
       },
-      files: ['job.ts', 'core.ts', 'handlers.ts'],
+      files: ['job.ts', 'core.ts', 'handlers.ts', 'readme.ts'],
     }),
   )
   await sh(TSC, ['-p', 'tsconfig.json'], app)
