@@ -46,7 +46,7 @@ export const ConfigSchema = Type.Object({
     jwtSecret: env(
       'AUTH_JWT_SECRET',
       Type.Optional(Type.String({ minLength: 32, errorMessage: 'must be at least 32 characters' })),
-      'HS256 secret for API bearer tokens. Unset in development: a random one is made and a demo token printed.',
+      'HS256 secret for API bearer tokens. Unset in development: one is made once and kept in STORAGE_DIR/dev-jwt-secret, and a demo token printed.',
     ),
     brandName: env(
       'BRAND_NAME',
@@ -286,6 +286,11 @@ export const ConfigSchema = Type.Object({
       'LOG_LEVEL',
       Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
       'pino log level. Default info.',
+    ),
+    format: env(
+      'LOG_FORMAT',
+      Type.Optional(Type.Enum(['json', 'pretty'])),
+      '`json` (one object per line) or `pretty` (readable lines, pino-pretty). Default: `pretty` when stdout is a terminal and NODE_ENV is not `production`, else `json`.',
     ),
   }),
 })

@@ -94,13 +94,13 @@ export function deploymentQueues(jobs: Iterable<JobDefinition>, extra = process.
 }
 
 /** The shipped handlers for a loaded configuration (STORAGE_*, MAIL_*, EXPORT_*). */
-export function handlersFromConfig(
+export async function handlersFromConfig(
   config: Config,
   options: { producer: Producer; secret: string; appUrl: string; mailer?: Mailer; store?: ObjectStore },
-): Handlers {
+): Promise<Handlers> {
   return createHandlers({
-    store: options.store ?? createObjectStore(config),
-    mailer: options.mailer ?? createMailer(config),
+    store: options.store ?? (await createObjectStore(config)),
+    mailer: options.mailer ?? (await createMailer(config)),
     producer: options.producer,
     secret: options.secret,
     appUrl: options.appUrl,

@@ -27,7 +27,7 @@ try {
 }
 
 const report = new ProvisionReport()
-const queues = neededQueues(config)
+const queues = await neededQueues(config)
 
 if (config.queue.driver === 'sqs') {
   const sqs = new SqsQueue({
@@ -63,13 +63,13 @@ if (config.queue.driver === 'sqs') {
 
 const rules = bucketLifecycle(config)
 if (config.storage.bucket) {
-  const s3 = createS3Client(config)
+  const s3 = await createS3Client(config)
   await provisionS3Bucket(s3, config.storage.bucket, config.aws.region, rules, report)
   s3.destroy()
 }
 if (config.storage.gcsBucket) {
   await provisionGcsBucket(
-    createGcsClient(config),
+    await createGcsClient(config),
     config.storage.gcsBucket,
     config.storage.gcsLocation,
     rules,

@@ -6,9 +6,9 @@ import { deploymentQueues, handlersFromConfig } from '../handlers/index.ts'
 import { Producer } from '../src/producer.ts'
 
 /** The queues of the shipped jobs (plus QUEUES=a,b): each gets a dead-letter queue / topic. */
-export function neededQueues(config: Config, extra = process.env.QUEUES ?? ''): string[] {
+export async function neededQueues(config: Config, extra = process.env.QUEUES ?? ''): Promise<string[]> {
   // Only the jobs' queue names are needed; nothing is sent through this producer.
-  const shipped = handlersFromConfig(config, {
+  const shipped = await handlersFromConfig(config, {
     producer: new Producer({ queue: new MemoryQueue() }),
     secret: 'provisioning-does-not-sign-links',
     appUrl: config.app.url ?? 'http://localhost',

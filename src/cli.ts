@@ -1,12 +1,16 @@
-// `npm run conveyor -- <command>`: look at queues and dead letters from a terminal. Reads the same
-// settings as `npm start` (environment, .env). The memory queue lives inside its process, so with
-// QUEUE_DRIVER=memory use the dashboard (/dashboard) of the running `npm start` instead.
+#!/usr/bin/env node
+// `npm run conveyor -- <command>`: look at queues and dead letters from a terminal, and mint API tokens.
+// Reads the same settings as `npm start` (environment, .env). The memory queue lives inside its process,
+// so with QUEUE_DRIVER=memory use the dashboard (/dashboard) of the running `npm start` instead.
+// Errors print one line (`conveyor: ...`) and exit non-zero; CONVEYOR_DEBUG=1 prints the stack too.
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { createSigner } from 'fast-jwt'
 import { loadConfig } from '../config/load.ts'
 import { deploymentQueues, handlersFromConfig } from '../handlers/index.ts'
 import { deadLetters, overview, redrive } from './admin.ts'
 import { createQueue } from './create-queue.ts'
+import { devSecret } from './dev-secret.ts'
 import { ConfigError, InvalidPayloadError, UnknownJobTypeError } from './errors.ts'
 import { createLogger } from './logger.ts'
 import { Producer } from './producer.ts'
@@ -17,6 +21,9 @@ const USAGE = `usage: npm run conveyor -- <command>
   dead-letters <queue> [--limit N]       dead letters, oldest first, with why each one failed
   redrive <queue> [<id> ...]             move dead letters (all, or these ids) back with fresh attempts
   enqueue <type> '<json payload>' [--delay ms]
+  token --sub <user> [--email <address>] [--role admin] [--expires 12h]
+                                         an API bearer token signed with AUTH_JWT_SECRET (or the
+                                         development secret in STORAGE_DIR)
 options: --json (machine-readable output)`
 
 function fail(message: string, code = 1): never {
@@ -24,15 +31,35 @@ function fail(message: string, code = 1): never {
   process.exit(code)
 }
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: {
-    limit: { type: 'string' },
-    delay: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean' },
-  },
+// Any error that escapes: one line, not a stack trace.
+process.on('uncaughtException', (err) => {
+  if (process.env.CONVEYOR_DEBUG) process.stderr.write(`${err.stack}\n`)
+  fail(`conveyor: ${err.message}`)
 })
+
+let parsed: ReturnType<typeof parseOptions>
+try {
+  parsed = parseOptions()
+} catch (err) {
+  fail(`conveyor: ${(err as Error).message}\n${USAGE}`, 2)
+}
+const { positionals, values } = parsed
+
+function parseOptions() {
+  return parseArgs({
+    allowPositionals: true,
+    options: {
+      limit: { type: 'string' },
+      delay: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean' },
+      sub: { type: 'string' },
+      email: { type: 'string' },
+      role: { type: 'string' },
+      expires: { type: 'string' },
+    },
+  })
+}
 const [command, ...rest] = positionals
 if (!command || values.help) fail(USAGE, command ? 0 : 2)
 
@@ -44,16 +71,42 @@ try {
   if (!(err instanceof ConfigError)) throw err
   fail(`conveyor: ${err.message}`)
 }
+if (command === 'token') {
+  process.stdout.write(`${mintToken(config)}\n`)
+  process.exit(0)
+}
+
+/** A bearer token for the API, signed the way `npm start` checks them. */
+function mintToken(config: ReturnType<typeof loadConfig>): string {
+  if (!values.sub) fail(`conveyor: token needs --sub <user>\n${USAGE}`, 2)
+  const expiresMs = duration(values.expires ?? '12h')
+  if (expiresMs === undefined) fail('conveyor: --expires must look like 30m, 12h or 7d', 2)
+  const secret = config.app.jwtSecret ?? devSecret(config.storage.dir).secret
+  const sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: expiresMs })
+  return sign({
+    sub: values.sub,
+    ...(values.email ? { email: values.email } : {}),
+    ...(values.role ? { role: values.role } : {}),
+  })
+}
+
+function duration(text: string): number | undefined {
+  const match = /^(\d+)(s|m|h|d)$/.exec(text)
+  if (!match) return undefined
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd']
+  return Number(match[1]) * unit
+}
+
 if (config.queue.driver === 'memory') {
   fail(
     'conveyor: QUEUE_DRIVER=memory keeps its queues inside the `npm start` process; open its /dashboard, or set QUEUE_DRIVER=sqs|pubsub',
   )
 }
 
-const queue = createQueue(config, { logger: createLogger({ level: 'warn' }) })
+const queue = await createQueue(config, { logger: createLogger({ level: 'warn' }) })
 const registry = new JobRegistry()
 const producer = new Producer({ queue, registry })
-const { jobs } = handlersFromConfig(config, {
+const { jobs } = await handlersFromConfig(config, {
   producer,
   secret: config.app.jwtSecret ?? 'the-cli-signs-no-links-the-cli-signs-no-links',
   appUrl: config.app.url ?? 'http://localhost',
@@ -81,6 +134,8 @@ function table(rows: (string | number | null | undefined)[][]): string {
 function queueArg(): string {
   const name = rest[0]
   if (!name) fail(`conveyor: ${command} needs a queue name (one of ${queueNames.join(', ')})`, 2)
+  if (!queueNames.includes(name))
+    fail(`conveyor: no queue "${name}": use one of ${queueNames.join(', ')} (or list it in QUEUES)`, 2)
   return name
 }
 
@@ -112,8 +167,15 @@ try {
     }
     case 'redrive': {
       const name = queueArg()
-      const moved = await redrive(queue, name, rest.slice(1))
+      const ids = rest.slice(1)
+      const moved = await redrive(queue, name, ids)
       print({ moved }, () => `moved ${moved} dead letter${moved === 1 ? '' : 's'} back to ${name}`)
+      if (ids.length > 0 && moved < ids.length) {
+        process.exitCode = 1
+        process.stderr.write(
+          `conveyor: ${ids.length - moved} of the ${ids.length} id${ids.length === 1 ? '' : 's'} given ${ids.length - moved === 1 ? 'is' : 'are'} not a dead letter in ${name} (unknown, or already redriven): check with \`dead-letters ${name}\`\n`,
+        )
+      }
       break
     }
     case 'enqueue': {
@@ -135,9 +197,10 @@ try {
       fail(`conveyor: unknown command "${command}"\n${USAGE}`, 2)
   }
 } catch (err) {
+  await queue.close().catch(() => {})
   if (err instanceof InvalidPayloadError || err instanceof UnknownJobTypeError)
     fail(`conveyor: ${err.message}`, 2)
-  throw err
-} finally {
-  await queue.close()
+  if (process.env.CONVEYOR_DEBUG) process.stderr.write(`${(err as Error).stack}\n`)
+  fail(`conveyor: ${(err as Error).message ?? String(err)}`)
 }
+await queue.close()

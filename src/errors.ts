@@ -204,3 +204,20 @@ export class ResultTooLargeError extends ConveyorError {
     this.limitBytes = limitBytes
   }
 }
+
+/**
+ * A package that is not installed. The AWS and Google SDKs are optional peer dependencies of the
+ * package: a memory-only app never installs or loads them, and the first use of a backend that needs
+ * one says which package to add.
+ */
+export class MissingDependencyError extends ConveyorError {
+  readonly packageName: string
+  constructor(packageName: string, feature: string, options: ConveyorErrorOptions = {}) {
+    super(
+      'MISSING_DEPENDENCY',
+      `install ${packageName} to use ${feature} (npm install ${packageName})`,
+      options,
+    )
+    this.packageName = packageName
+  }
+}

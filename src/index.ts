@@ -1,6 +1,8 @@
+export { type MemoryOptions, MemoryQueue } from '../adapters/memory/index.ts'
 export { type Config, describeSettings, loadConfig, parseWeights } from '../config/index.ts'
 export { type Backoff, backoffDelay } from './backoff.ts'
 export { type Clock, ManualClock, systemClock } from './clock.ts'
+export type { QueueRuntime } from './create-queue.ts'
 export { createQueue } from './create-queue.ts'
 export type { DeadLetterInfo, DeadLetterReason, Envelope } from './envelope.ts'
 export * from './errors.ts'

@@ -1,13 +1,15 @@
-import { randomBytes } from 'node:crypto'
+#!/usr/bin/env node
 import { existsSync } from 'node:fs'
 import { loadConfig } from '../config/load.ts'
 import { parseWeights } from '../config/schema.ts'
 import { greetJob } from '../handlers/demo.ts'
+import { failInterruptedExports } from '../handlers/exports/jobs.ts'
 import { handlersFromConfig } from '../handlers/index.ts'
 import { createQueue } from './create-queue.ts'
+import { devSecret } from './dev-secret.ts'
 import { ConfigError } from './errors.ts'
 import { buildApp } from './http/app.ts'
-import { createLogger } from './logger.ts'
+import { createLogger, logFormat } from './logger.ts'
 import { OutboxMailer } from './mail/outbox.ts'
 import { Metrics } from './metrics.ts'
 import { Producer } from './producer.ts'
@@ -46,20 +48,22 @@ if (role !== 'all' && !config.app.jwtSecret) {
   )
 }
 
-const log = createLogger({ level: config.log.level })
-const queue = createQueue(config, { logger: log })
+const log = createLogger({ level: config.log.level, format: logFormat(config.log.format, config.app.env) })
+const queue = await createQueue(config, { logger: log })
 const metrics = new Metrics()
 const registry = new JobRegistry()
 const producer = new Producer({ queue, registry, metrics })
-const generatedSecret = !config.app.jwtSecret
-const jwtSecret = config.app.jwtSecret ?? randomBytes(32).toString('base64url')
+// Without AUTH_JWT_SECRET (development only): a secret kept in STORAGE_DIR, so tokens and emailed
+// links survive restarts and `npm run conveyor -- token` signs with the same one.
+const dev = config.app.jwtSecret ? undefined : devSecret(config.storage.dir)
+const jwtSecret = config.app.jwtSecret ?? dev!.secret
 const appUrl =
   config.app.url ??
   `http://${config.app.host.includes(':') ? `[${config.app.host}]` : config.app.host}:${config.app.port}`
-const mailer = createMailer(config)
-let handlers: ReturnType<typeof handlersFromConfig>
+const mailer = await createMailer(config)
+let handlers: Awaited<ReturnType<typeof handlersFromConfig>>
 try {
-  handlers = handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
+  handlers = await handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err
   fail(err.message)
@@ -67,20 +71,48 @@ try {
 for (const job of handlers.jobs) registry.register(job)
 const stops: (() => Promise<unknown>)[] = []
 
-if (role === 'worker' || role === 'all') {
-  const worker = new Worker({
-    queue,
-    jobs: registry,
-    logger: log,
-    metrics,
-    concurrency: config.worker.concurrency,
-    leaseMs: config.worker.leaseMs,
-    shutdownGraceMs: config.worker.shutdownGraceMs,
-    weights: parseWeights(config.worker.weights),
-  }).start()
-  const scheduler = new Scheduler({ producer, logger: log, schedules: handlers.schedules }).start()
-  stops.push(async () => scheduler.stop())
-  stops.push(() => worker.stop())
+// Signals are handled from here on; a stop that arrives during start-up waits for it to finish.
+const started = Promise.withResolvers<void>()
+const keepAlive = setInterval(() => {}, 1 << 30) // a service stays up until told to stop
+let stopping = false
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, async () => {
+    if (stopping) return
+    stopping = true
+    await started.promise
+    log.info({ signal }, 'draining')
+    for (const stop of stops) await stop()
+    if (queue.driver === 'memory') await logMemoryDrops()
+    await queue.close()
+    await mailer.close()
+    clearInterval(keepAlive)
+    log.info('stopped')
+  })
+}
+
+/** The memory queue keeps nothing across restarts: say what goes with this process, by queue. */
+async function logMemoryDrops(): Promise<void> {
+  const dropped: Record<string, number> = {}
+  let total = 0
+  for (const name of registry.queues()) {
+    const stats = await queue.stats(name)
+    const count = (stats.ready ?? 0) + (stats.delayed ?? 0) + (stats.inFlight ?? 0)
+    if (count > 0) dropped[name] = count
+    total += count
+  }
+  if (total > 0) {
+    log.warn(
+      { dropped, total },
+      `the memory queue keeps nothing across restarts: ${total === 1 ? '1 job not run is' : `${total} jobs not run are`} lost with this process`,
+    )
+  }
+}
+
+if (queue.driver === 'memory') {
+  // Exports left queued or running by a previous process can never finish: their jobs died with it.
+  const failed = await failInterruptedExports(handlers.exports)
+  if (failed > 0)
+    log.warn({ exports: failed }, 'exports interrupted by the last stop (memory queue) are marked failed')
 }
 
 if (role === 'api' || role === 'all') {
@@ -101,28 +133,63 @@ if (role === 'api' || role === 'all') {
     rateLimitPerMinute: config.app.rateLimitPerMinute,
     productName: config.app.brandName,
   })
-  const url = await app.listen({ host: config.app.host, port: config.app.port })
-  stops.unshift(() => app.close())
+  let url: string
+  try {
+    url = await app.listen({ host: config.app.host, port: config.app.port })
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code === 'EADDRINUSE')
+      fail(`port ${config.app.port} on ${config.app.host} is already in use: stop what uses it, or set PORT`)
+    if (code === 'EADDRNOTAVAIL' || code === 'EACCES')
+      fail(`cannot listen on ${config.app.host}:${config.app.port} (${code}): check HOST and PORT`)
+    throw err
+  }
+  stops.push(() => app.close())
   log.info({ url, driver: queue.driver, role }, 'Conveyor API listening')
-  if (generatedSecret) {
-    // A random secret exists only in this process, so the demo user may also look at the queues.
+  const links =
+    `Queues and dead letters: ${url}/dashboard    API description: ${url}/openapi.json\n` +
+    (outbox ? `Emails: ${url}/dev/outbox\n\n` : '\n')
+  if (dev) {
+    // The development secret: the demo user may also look at the queues.
     const token = app.jwt.sign(
       { sub: 'demo', email: 'demo@example.com', role: 'admin' },
       { expiresIn: '12h' },
     )
     const auth = `-H "authorization: Bearer ${token}"`
     process.stdout.write(
-      `\nAPI: ${url}   (AUTH_JWT_SECRET is unset: a random secret was made for this run)\n` +
+      `\nAPI: ${url}   (AUTH_JWT_SECRET is unset: using the development secret in ${dev.path})\n` +
         `Demo token (user "demo", demo@example.com, admin, 12 h):\n  ${token}\n` +
         `Try:\n  curl -s -X POST ${url}/v1/exports ${auth} -H 'content-type: application/json' \\\n` +
         `    -d '{"kind":"activities","format":"csv","params":{"rows":100000}}'\n` +
         `  curl -s ${url}/v1/exports ${auth}\n` +
         `  curl -s ${url}/v1/activities/export.csv ${auth}\n` +
+        `More tokens: npm run conveyor -- token --sub <user> [--email <address>] [--role admin]\n` +
         `Dashboard, signed in as the demo admin (the token stays in the # part, never sent to the server):\n  ${url}/dashboard#token=${token}\n` +
-        `API description: ${url}/openapi.json\n` +
-        (outbox ? `Emails: ${url}/dev/outbox\n\n` : '\n'),
+        links,
+    )
+  } else {
+    process.stdout.write(
+      `\nAPI: ${url}   (tokens are signed with AUTH_JWT_SECRET)\n` +
+        `Make a token: npm run conveyor -- token --sub <user> [--email <address>] [--role admin] [--expires 12h]\n` +
+        links,
     )
   }
+}
+
+if (role === 'worker' || role === 'all') {
+  const worker = new Worker({
+    queue,
+    jobs: registry,
+    logger: log,
+    metrics,
+    concurrency: config.worker.concurrency,
+    leaseMs: config.worker.leaseMs,
+    shutdownGraceMs: config.worker.shutdownGraceMs,
+    weights: parseWeights(config.worker.weights),
+  }).start()
+  const scheduler = new Scheduler({ producer, logger: log, schedules: handlers.schedules }).start()
+  stops.push(async () => scheduler.stop())
+  stops.push(() => worker.stop())
 }
 
 log.info({ driver: queue.driver, role }, 'Conveyor is running; Ctrl-C to stop')
@@ -143,19 +210,4 @@ if (queue.driver === 'memory' && role === 'all') {
     'enqueued demo jobs: 5 greetings (one fails once and retries, one is delayed 2 s), a welcome email and a CSV export for user "demo"',
   )
 }
-
-// A service stays up until told to stop, even with nothing to do.
-const keepAlive = setInterval(() => {}, 1 << 30)
-let stopping = false
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, async () => {
-    if (stopping) return
-    stopping = true
-    log.info({ signal }, 'draining')
-    for (const stop of stops) await stop()
-    await queue.close()
-    await mailer.close()
-    clearInterval(keepAlive)
-    log.info('stopped')
-  })
-}
+started.resolve()

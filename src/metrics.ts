@@ -52,8 +52,9 @@ export class Metrics {
     })
     const reported = new WeakMap<JobSeries, Record<string, number>>()
     this.completed = new Counter({
-      name: 'conveyor_jobs_completed_total',
-      help: 'Finished attempts by outcome: success, retry, dead_letter, timeout.',
+      // Counts attempts, not jobs: a job retried twice and then done is 2 retry + 1 success.
+      name: 'conveyor_job_attempts_total',
+      help: 'Finished attempts by outcome: success, retry (failed, will run again), dead_letter, timeout.',
       labelNames: ['queue', 'type', 'outcome'],
       registers: [registry],
       collect() {

@@ -1,44 +1,55 @@
 import { join } from 'node:path'
-import { S3Client } from '@aws-sdk/client-s3'
-import { SESClient } from '@aws-sdk/client-ses'
-import { Storage } from '@google-cloud/storage'
+import type { S3Client } from '@aws-sdk/client-s3'
+import type { Storage } from '@google-cloud/storage'
 import type { Config } from '../config/schema.ts'
 import type { Mailer } from './mail/mailer.ts'
 import { OutboxMailer } from './mail/outbox.ts'
-import { SesMailer } from './mail/ses.ts'
 import { SmtpMailer } from './mail/smtp.ts'
+import { importOptional } from './optional-import.ts'
 import { FsObjectStore } from './storage/fs-store.ts'
-import { GcsObjectStore } from './storage/gcs-store.ts'
 import type { ObjectStore } from './storage/object-store.ts'
-import { S3ObjectStore } from './storage/s3-store.ts'
+
+// The AWS SDKs are optional peer dependencies: each is imported only when the configuration asks for
+// it, so the fs store and the outbox mailer work without them.
 
 function region(config: Config): { region?: string } {
   return config.aws.region ? { region: config.aws.region } : {}
 }
 
 /** An S3 client for the configured region and endpoint (path-style when an endpoint is set: emulators). */
-export function createS3Client(config: Config): S3Client {
+export async function createS3Client(config: Config, feature = 'S3'): Promise<S3Client> {
+  const { S3Client } = await importOptional(() => import('@aws-sdk/client-s3'), feature)
   const endpoint = config.storage.s3Endpoint
   return new S3Client({ ...region(config), ...(endpoint ? { endpoint, forcePathStyle: true } : {}) })
 }
 
+async function s3Store(config: Config, bucket: string, feature: string): Promise<ObjectStore> {
+  const { S3ObjectStore } = await importOptional(() => import('./storage/s3-store.ts'), feature)
+  return new S3ObjectStore({ bucket, client: await createS3Client(config, feature) })
+}
+
 /** A Cloud Storage client: Application Default Credentials, GOOGLE_CLOUD_PROJECT, STORAGE_EMULATOR_HOST. */
-export function createGcsClient(config: Config): Storage {
+export async function createGcsClient(config: Config, feature = 'Cloud Storage'): Promise<Storage> {
+  const { Storage } = await importOptional(() => import('@google-cloud/storage'), feature)
   return new Storage(config.pubsub.projectId ? { projectId: config.pubsub.projectId } : {})
 }
 
+async function gcsStore(
+  config: Config,
+  bucket: string,
+  feature: string,
+  signedUrls?: boolean,
+): Promise<ObjectStore> {
+  const { GcsObjectStore } = await importOptional(() => import('./storage/gcs-store.ts'), feature)
+  const storage = await createGcsClient(config, feature)
+  return new GcsObjectStore({ bucket, storage, ...(signedUrls === undefined ? {} : { signedUrls }) })
+}
+
 /** The object store the configuration asks for (`STORAGE_DRIVER`). */
-export function createObjectStore(config: Config): ObjectStore {
-  if (config.storage.driver === 's3') {
-    return new S3ObjectStore({ bucket: config.storage.bucket!, client: createS3Client(config) })
-  }
-  if (config.storage.driver === 'gcs') {
-    return new GcsObjectStore({
-      bucket: config.storage.gcsBucket!,
-      storage: createGcsClient(config),
-      signedUrls: config.storage.gcsSignedUrls,
-    })
-  }
+export async function createObjectStore(config: Config): Promise<ObjectStore> {
+  if (config.storage.driver === 's3') return s3Store(config, config.storage.bucket!, 'STORAGE_DRIVER=s3')
+  if (config.storage.driver === 'gcs')
+    return gcsStore(config, config.storage.gcsBucket!, 'STORAGE_DRIVER=gcs', config.storage.gcsSignedUrls)
   return new FsObjectStore(config.storage.dir)
 }
 
@@ -46,21 +57,20 @@ export function createObjectStore(config: Config): ObjectStore {
  * Where claim checks go: a bucket every process can read, or none. With QUEUE_DRIVER=pubsub, GCS_BUCKET
  * first; otherwise S3_BUCKET first.
  */
-export function createClaimStore(config: Config): ObjectStore | undefined {
-  const gcs = () =>
-    config.storage.gcsBucket
-      ? new GcsObjectStore({ bucket: config.storage.gcsBucket, storage: createGcsClient(config) })
-      : undefined
-  const s3 = () =>
-    config.storage.bucket
-      ? new S3ObjectStore({ bucket: config.storage.bucket, client: createS3Client(config) })
-      : undefined
+export async function createClaimStore(config: Config): Promise<ObjectStore | undefined> {
+  const { bucket, gcsBucket } = config.storage
+  const gcs = () => (gcsBucket ? gcsStore(config, gcsBucket, 'GCS_BUCKET') : undefined)
+  const s3 = () => (bucket ? s3Store(config, bucket, 'S3_BUCKET') : undefined)
   return config.queue.driver === 'pubsub' ? (gcs() ?? s3()) : (s3() ?? gcs())
 }
 
 /** The mailer the configuration asks for (`MAIL_DRIVER`). */
-export function createMailer(config: Config): Mailer {
+export async function createMailer(config: Config): Promise<Mailer> {
   if (config.mail.driver === 'ses') {
+    const [{ SESClient }, { SesMailer }] = await importOptional(
+      () => Promise.all([import('@aws-sdk/client-ses'), import('./mail/ses.ts')]),
+      'MAIL_DRIVER=ses',
+    )
     const endpoint = config.mail.sesEndpoint
     return new SesMailer({
       client: new SESClient({ ...region(config), ...(endpoint ? { endpoint } : {}) }),

@@ -77,3 +77,5 @@ export class JobOutcomes {
     this.#unsubscribe()
   }
 }
+
+export { ManualClock } from './clock.ts'

@@ -218,7 +218,7 @@ test('exports: bad requests are 400s that name the problem', async (t) => {
     ],
     [
       { kind: 'activities', format: 'csv', params: { from: 'yesterday' } },
-      /params\.from must be a date as YYYY-MM-DD/,
+      /params\.from must be a calendar date as YYYY-MM-DD/,
     ],
     [{ kind: 'activities', format: 'csv', params: { colour: 'red' } }, /params.*colour|additional/],
     [{ kind: 'activities', format: 'csv', extra: true }, /additional properties/],

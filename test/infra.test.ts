@@ -20,7 +20,7 @@ import {
 
 // What the code needs, derived from it: the shipped jobs' queues, the bucket rules, the ledger's tables.
 const config = loadConfig({})
-const queues = neededQueues(config, '')
+const queues = await neededQueues(config, '')
 const lifecycle = bucketLifecycle(config)
 const defaultPubSubOptions = Value.Default(PubSubOptionsSchema, {}) as PubSubOptions
 const infra = join(import.meta.dirname, '..', 'infra')

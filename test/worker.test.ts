@@ -91,7 +91,7 @@ test('worker: metrics count outcomes and durations', async (t) => {
   await Promise.all(sent.map((e) => outcomes.waitFor(e.id)))
   const text = await worker.metrics.registry.metrics()
   assert.match(text, /conveyor_jobs_enqueued_total\{queue="default",type="ok"\} 3/)
-  assert.match(text, /conveyor_jobs_completed_total\{queue="default",type="ok",outcome="success"\} 3/)
+  assert.match(text, /conveyor_job_attempts_total\{queue="default",type="ok",outcome="success"\} 3/)
   assert.match(text, /conveyor_job_duration_seconds_count\{queue="default",type="ok"\} 3/)
   assert.match(text, /conveyor_queue_messages\{queue="default",state="ready"\} 0/)
 })

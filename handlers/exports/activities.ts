@@ -4,7 +4,11 @@ import { formatNumber } from './format.ts'
 import { defineExportKind, type SummaryFigure } from './kind.ts'
 
 const DAY_MS = 86_400_000
-const DATE = { pattern: '^\\d{4}-\\d{2}-\\d{2}$', errorMessage: 'must be a date as YYYY-MM-DD' }
+// `format: 'date'` checks the calendar too: 2026-13-01 and 2026-02-30 are refused, 2024-02-29 is not.
+const DATE = {
+  format: 'date',
+  errorMessage: 'must be a calendar date as YYYY-MM-DD (a month 01-12 and a day that month has)',
+}
 
 export const ActivitiesParams = Type.Object(
   {

@@ -159,3 +159,24 @@ export function exportCleanupJob(exports: ExportService) {
     },
   })
 }
+
+/**
+ * Marks every export still `queued` or `running` as failed, saying why; resolves to how many. For the
+ * start of a process on the memory queue: its jobs died with the previous process, so such exports
+ * would never finish and would count against their owner's cap until the cleanup a day later.
+ */
+export async function failInterruptedExports(exports: ExportService): Promise<number> {
+  let failed = 0
+  for await (const record of exports.records.all()) {
+    if (record.status !== 'queued' && record.status !== 'running') continue
+    await fail(
+      exports,
+      record,
+      new Error(
+        `interrupted: the process stopped while this export was ${record.status}, and the memory queue keeps no jobs across restarts; request it again`,
+      ),
+    )
+    failed++
+  }
+  return failed
+}

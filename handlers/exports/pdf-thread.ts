@@ -1,3 +1,4 @@
+import { extname } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { Serializer } from '../../src/serializer.ts'
 import type { PdfReport } from './pdf.ts'
@@ -17,7 +18,9 @@ export function renderPdfInThread(report: PdfReport, signal: AbortSignal): Promi
 
 function render(report: PdfReport, signal: AbortSignal): Promise<Buffer> {
   signal.throwIfAborted()
-  const thread = new Worker(new URL('./pdf-thread-main.ts', import.meta.url), { workerData: report })
+  const thread = new Worker(new URL(`./pdf-thread-main${extname(import.meta.url)}`, import.meta.url), {
+    workerData: report,
+  })
   let onAbort: () => void = () => {}
   return new Promise<Buffer>((resolve, reject) => {
     onAbort = () => {

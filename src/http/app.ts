@@ -2,10 +2,16 @@ import { readFileSync } from 'node:fs'
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify'
 import type { Logger } from '../logger.ts'
 import { authPlugin } from './auth.ts'
-import { errorBody, installErrorHandler } from './errors.ts'
+import { errorBody, formatSchemaErrors, installErrorHandler } from './errors.ts'
 import { activityRoutes } from './routes/activities.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { devOutboxRoutes } from './routes/dev-outbox.ts'
@@ -36,6 +42,30 @@ export interface AppOptions {
   productName?: string
 }
 
+// Requests that pollers repeat every few seconds (health probes, Prometheus, the dashboard) were most
+// of the log: their request lines are logged at debug; errors on them still at error.
+const POLLED = /^\/(healthz|readyz|metrics)(\?|$)|^\/v1\/admin\/queues(\/[^/?]+\/dead-letters)?(\?|$)/
+function polled(request: FastifyRequest): boolean {
+  return request.method === 'GET' && POLLED.test(request.url)
+}
+
+class QuietPolls extends LogController {
+  override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
+    if (polled(request)) request.log.debug({ req: request }, 'incoming request')
+    else super.incomingRequest(request, reply)
+  }
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    if (!error && polled(request))
+      reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    else super.requestCompleted(error, request, reply)
+  }
+}
+
 /** The HTTP API, ready for `inject` in tests or `listen` in the entry point. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -46,6 +76,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 1024 },
     // Unknown fields are refused, not silently dropped; every problem is reported.
     ajv: { customOptions: { allErrors: true, removeAdditional: false } },
+    schemaErrorFormatter: formatSchemaErrors,
+    logController: new QuietPolls(),
   }).withTypeProvider<TypeBoxTypeProvider>()
   installErrorHandler(app)
   // The API speaks JSON only: any other body is a 415, not a string that fails validation later.

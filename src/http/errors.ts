@@ -39,6 +39,28 @@ export function sendError(reply: FastifyReply, statusCode: number, message: stri
   return reply.code(statusCode).send(errorBody(statusCode, message))
 }
 
+interface SchemaError {
+  keyword: string
+  instancePath: string
+  params: Record<string, unknown>
+  message?: string
+}
+
+/**
+ * Fastify's `schemaErrorFormatter`: "body/format must be one of csv, pdf" instead of Ajv's "must be
+ * equal to one of the allowed values"; every other problem keeps Ajv's sentence.
+ */
+export function formatSchemaErrors(errors: readonly SchemaError[], dataVar: string): Error {
+  const lines = errors.map((e) => {
+    const sentence =
+      e.keyword === 'enum' && Array.isArray(e.params.allowedValues)
+        ? `must be one of ${e.params.allowedValues.join(', ')}`
+        : (e.message ?? 'is invalid')
+    return `${dataVar}${e.instancePath} ${sentence}`
+  })
+  return new Error([...new Set(lines)].join(', '))
+}
+
 /** Every error is JSON `{ statusCode, error, message }`; bad input is a 4xx that says what is wrong, never a 500. */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {

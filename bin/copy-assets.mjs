@@ -1,0 +1,9 @@
+// `npm run build`, after tsc: copy the files the code reads at run time (email templates, the
+// dashboard page) next to the compiled JavaScript, so `dist/` finds them where the sources do.
+import { cpSync } from 'node:fs'
+
+const assets = [
+  ['handlers/email/templates', 'dist/handlers/email/templates'],
+  ['src/http/dashboard.html', 'dist/src/http/dashboard.html'],
+]
+for (const [from, to] of assets) cpSync(from, to, { recursive: true })
