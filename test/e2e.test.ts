@@ -190,7 +190,7 @@ test('e2e: Pub/Sub (emulator), Cloud Storage (emulator) and SMTP (smtp-server): 
     stack,
     base,
     async () => {
-      const mail = smtp.received.find((m) => m.subject === 'Your activities export is ready')!
+      const mail = smtp.received.find((m) => m.subject === 'Your activities export (CSV) is ready')!
       assert.deepEqual(mail.envelopeTo, ['erin@example.com'])
       assert.equal(mail.secure, true, 'sent over STARTTLS')
       const fromHtml = /href="([^"]+\/links\/exports\/[^"]+)"/.exec(mail.html)![1]!
