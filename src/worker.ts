@@ -6,14 +6,17 @@ import {
   describeError,
   InvalidPayloadError,
   JobTimeoutError,
+  type LeaseLostError,
   NonRetryableError,
   UnknownJobTypeError,
 } from './errors.ts'
 import { JobRun } from './job-run.ts'
+import { type LeaseHolder, LeaseKeeper } from './lease-keeper.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { Metrics } from './metrics.ts'
 import type { Consumer, Delivery, Queue } from './queue.ts'
 import { JobRegistry } from './registry.ts'
+import { Settler } from './settler.ts'
 import {
   type JobOutcomeEvent,
   type WorkerOptions,
@@ -36,7 +39,11 @@ export class WorkerStoppingError extends Error {
 /**
  * Runs jobs from one or more queues with one shared concurrency limit. Owns policy: dispatch by type,
  * payload validation, timeouts that abort the handler, backoff, attempts, dead-lettering, leases for
- * long jobs, graceful stop.
+ * long jobs (fencing a handler whose lease is lost), graceful stop.
+ *
+ * A message id runs at most once at a time in one worker: a second delivery of an id already running
+ * (its lease was lost, or it was sent twice) is held until the first run ends, then acked with it (the
+ * first succeeded) or released. `attempt` is the delivery's handler-run number (see Delivery.attempt).
  */
 export class Worker {
   readonly settings: WorkerSettings
@@ -47,15 +54,17 @@ export class Worker {
   readonly #clock: Clock
   readonly #random: () => number
   readonly #timeouts: DeadlineQueue<JobRun>
-  #leaseSweep: ReturnType<Clock['setTimer']> | undefined
-  readonly #runs = new Set<JobRun>()
+  readonly #leases: LeaseKeeper<LeaseHolder>
+  readonly #settler: Settler
+  /** Running jobs by message id. */
+  readonly #active = new Map<string, JobRun>()
+  /** Second deliveries of a message id that is running, waiting for that run to end. */
+  readonly #twins = new Map<string, LeaseHolder[]>()
   readonly #listeners: ((event: JobOutcomeEvent) => void)[] = []
   #sources: Source[] = []
   #running = 0
   #abandoned = 0
-  #pendingSettles = 0
   #idleWaiters: (() => void)[] = []
-  #settledWaiters: (() => void)[] = []
   #pumping = false
   #pumpAgain = false
   #pumpQueued = false
@@ -72,6 +81,9 @@ export class Worker {
     this.#clock = clock ?? systemClock
     this.#random = random ?? Math.random
     this.#timeouts = new DeadlineQueue(this.#clock, (run) => this.#onTimeout(run))
+    const { leaseMs } = this.settings
+    this.#leases = new LeaseKeeper(this.#clock, leaseMs, this.#log, (h, err) => this.#leaseLost(h, err))
+    this.#settler = new Settler(this.#clock, this.#log, this.metrics, leaseMs / 6)
     this.metrics.trackWorker(this)
   }
 
@@ -83,6 +95,12 @@ export class Worker {
   /** Handlers that timed out and have not returned yet. */
   get abandoned(): number {
     return this.#abandoned
+  }
+
+  /** Queues whose consumer is not receiving (for readiness); empty when the worker is not running. */
+  get notConsuming(): string[] {
+    if (this.#state !== 'running') return []
+    return this.#sources.filter((s) => !s.consumer.consuming).map((s) => s.consumer.queue)
   }
 
   /** The queues this worker consumes, with their weights. */
@@ -115,6 +133,7 @@ export class Worker {
         prefetch,
         leaseMs: this.settings.leaseMs,
         maxLeaseMs: longestJobMs + this.settings.leaseMs,
+        freeSlots: () => (this.#state === 'running' ? this.settings.concurrency - this.#running : 0),
         onReadable: () => {
           source.empty = false
           this.#schedulePump()
@@ -156,16 +175,10 @@ export class Worker {
       if (timer) this.#clock.clearTimer(timer)
     }
     await consumersClosed
-    for (const run of [...this.#runs]) {
-      run.abort(new WorkerStoppingError('worker stopped before the job finished'))
-      this.#finish(run)
-      this.#settle(run.delivery, run.delivery.retry(0))
-      this.#emit(run.delivery, run.type, 'released')
-      run.log.warn('job handed back unfinished at shutdown')
-    }
-    if (this.#pendingSettles > 0) await new Promise<void>((resolve) => this.#settledWaiters.push(resolve))
+    for (const run of [...this.#active.values()]) this.#handBack(run)
+    await this.#settler.idle()
     this.#timeouts.clear()
-    if (this.#leaseSweep) this.#clock.clearTimer(this.#leaseSweep)
+    this.#leases.clear()
     this.#state = 'stopped'
     this.#log.info('worker stopped')
   }
@@ -228,9 +241,19 @@ export class Worker {
 
   #start(delivery: Delivery): void {
     this.#running++
+    if (delivery.leaseExpiresAt - this.#clock.now() < this.#leases.marginMs) {
+      this.#expired(delivery)
+      return
+    }
+    if (this.#active.has(delivery.id)) {
+      this.#holdTwin(delivery)
+      return
+    }
     const envelope = delivery.envelope
     if (!envelope) {
-      this.#reject(delivery, undefined, 'malformed', delivery.malformed!)
+      const err = delivery.malformed!
+      const code = err.code === 'CLAIM_CHECK_MISSING' ? 'claim_check_missing' : 'malformed'
+      this.#reject(delivery, undefined, code, err)
       return
     }
     const job = this.registry.get(envelope.type)
@@ -247,9 +270,9 @@ export class Worker {
     }
     const now = this.#clock.now()
     const run = new JobRun(delivery, envelope, job, this.#log, now)
-    this.#runs.add(run)
+    this.#active.set(run.id, run)
     run.timeout = this.#timeouts.schedule(now + job.timeoutMs, run)
-    this.#leaseSweep ??= this.#clock.setTimer(() => this.#sweepLeases(), this.settings.leaseMs / 6)
+    this.#leases.add(run) // a lease aged in a buffer is extended now: the lease counts from the start
     let result: unknown
     try {
       result = job.handle(envelope.payload, run)
@@ -268,7 +291,8 @@ export class Worker {
   /** Dead-letters a delivery that can never run: it is not an envelope, its type is unknown, or its payload is invalid. */
   #reject(delivery: Delivery, type: string | undefined, code: DeadLetterCode, err: Error): void {
     this.#running--
-    this.#settle(delivery, delivery.deadLetter({ code, message: err.message, error: describeError(err) }))
+    const reason = { code, message: err.message, error: describeError(err) }
+    this.#settler.settle(delivery, () => delivery.deadLetter(reason))
     this.metrics.series(delivery.queue, type ?? 'unknown').record('dead_letter', 0)
     this.#log.error(
       { jobId: delivery.id, type, queue: delivery.queue, attempt: delivery.attempt, err, code },
@@ -283,8 +307,8 @@ export class Worker {
       this.#returnedLate(run)
       return
     }
-    this.#finish(run)
-    this.#settle(run.delivery, run.delivery.ack())
+    this.#finish(run, true)
+    this.#settler.settle(run.delivery, () => run.delivery.ack())
     const durationMs = this.#record(run, 'success')
     if (this.#log.isLevelEnabled('info')) run.log.info({ durationMs, outcome: 'success' }, 'job succeeded')
     this.#emit(run.delivery, run.type, 'success')
@@ -301,22 +325,23 @@ export class Worker {
     const code: DeadLetterCode | undefined =
       err instanceof NonRetryableError
         ? 'non_retryable'
-        : delivery.attempt >= run.maxAttempts
+        : run.attempt >= run.maxAttempts
           ? 'max_attempts'
           : undefined
     if (code) {
       const message =
         code === 'non_retryable'
           ? `non-retryable: ${(err as Error).message}`
-          : `failed ${delivery.attempt} of ${run.maxAttempts} attempts: ${(err as Error)?.message ?? String(err)}`
-      this.#settle(delivery, delivery.deadLetter({ code, message, error: describeError(err) }))
+          : `failed ${run.attempt} of ${run.maxAttempts} attempts: ${(err as Error)?.message ?? String(err)}`
+      const reason = { code, message, error: describeError(err) }
+      this.#settler.settle(delivery, () => delivery.deadLetter(reason))
       const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')
       this.#emit(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
     } else {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
-      const retryInMs = backoffDelay(delivery.attempt, job.backoff, this.#random)
-      this.#settle(delivery, delivery.retry(retryInMs))
+      const retryInMs = backoffDelay(run.attempt, job.backoff, this.#random)
+      this.#settler.settle(delivery, () => delivery.retry(retryInMs))
       const durationMs = this.#record(run, outcome)
       run.log.warn({ err, durationMs, outcome, retryInMs }, 'job failed; will retry')
       this.#emit(delivery, job.type, outcome, { retryInMs, error: err })
@@ -333,23 +358,58 @@ export class Worker {
     this.#failed(run, err)
   }
 
-  /**
-   * Keeps long jobs' leases: every leaseMs/6 while jobs run, any job whose lease was last granted
-   * leaseMs/3 ago or more gets leaseMs again. One timer for all jobs, none for jobs that finish quickly.
-   */
-  #sweepLeases(): void {
-    this.#leaseSweep = undefined
-    if (this.#runs.size === 0) return
-    const { leaseMs } = this.settings
-    const now = this.#clock.now()
-    for (const run of this.#runs) {
-      if (now - run.leasedAt < leaseMs / 3) continue
-      run.leasedAt = now
-      run.delivery
-        .extendLease(leaseMs)
-        .catch((err: unknown) => run.log.warn({ err }, 'could not extend lease'))
+  /** The lease of a running job (or of a held twin) is gone: abort the handler, settle nothing. */
+  #leaseLost(holder: LeaseHolder, err: LeaseLostError): void {
+    const { delivery } = holder
+    this.metrics.leaseLost.inc({ queue: delivery.queue })
+    if (!(holder instanceof JobRun)) {
+      const twins = this.#twins.get(delivery.id)
+      const at = twins?.indexOf(holder) ?? -1
+      if (at >= 0) twins!.splice(at, 1)
+      return
     }
-    this.#leaseSweep = this.#clock.setTimer(() => this.#sweepLeases(), leaseMs / 6)
+    if (holder.finished) return
+    holder.abort(err)
+    holder.abandoned = true
+    this.#abandoned++
+    this.#finish(holder)
+    this.#record(holder, 'lease_lost')
+    holder.log.warn({ err }, 'lease lost; handler aborted, nothing acked (the message runs again)')
+    this.#emit(delivery, holder.type, 'lease_lost', { error: err })
+    this.#afterSlotFreed()
+  }
+
+  /** A delivery whose lease ran out (or nearly) before it could start: not run. */
+  #expired(delivery: Delivery): void {
+    this.#running--
+    this.metrics.leaseLost.inc({ queue: delivery.queue })
+    // Still ours for a moment: hand it back unrun. Already gone: someone else has it; leave it.
+    if (delivery.leaseExpiresAt > this.#clock.now()) this.#settler.settle(delivery, () => delivery.release())
+    this.#log.warn({ jobId: delivery.id, queue: delivery.queue }, 'delivery not started: its lease ran out')
+    this.#emit(delivery, delivery.envelope?.type, 'lease_lost')
+    this.#afterSlotFreed()
+  }
+
+  /** A second delivery of a message running here: held, then settled with the first run's outcome. */
+  #holdTwin(delivery: Delivery): void {
+    this.#running--
+    this.metrics.duplicates.inc({ queue: delivery.queue })
+    const twin: LeaseHolder = { delivery }
+    const twins = this.#twins.get(delivery.id)
+    if (twins) twins.push(twin)
+    else this.#twins.set(delivery.id, [twin])
+    this.#leases.add(twin)
+    this.#log.warn({ jobId: delivery.id, queue: delivery.queue }, 'message already running here; not started twice')
+    this.#afterSlotFreed()
+  }
+
+  /** Shutdown: abort a job still running after the grace period and hand it back for redelivery. */
+  #handBack(run: JobRun): void {
+    run.abort(new WorkerStoppingError('worker stopped before the job finished'))
+    this.#finish(run)
+    this.#settler.settle(run.delivery, () => run.delivery.retry(0))
+    this.#emit(run.delivery, run.type, 'released')
+    run.log.warn('job handed back unfinished at shutdown')
   }
 
   /** A handler that timed out (or was handed back) has finally returned; its result is ignored. */
@@ -359,39 +419,28 @@ export class Worker {
     this.#abandoned--
   }
 
-  #finish(run: JobRun): void {
+  /** The run holds no slot any more; twins held for it are acked (it succeeded) or released. */
+  #finish(run: JobRun, succeeded = false): void {
     run.finished = true
-    this.#runs.delete(run)
+    this.#active.delete(run.id)
+    this.#leases.delete(run)
     this.#running--
     if (run.timeout) this.#timeouts.cancel(run.timeout)
+    const twins = this.#twins.get(run.id)
+    if (!twins) return
+    this.#twins.delete(run.id)
+    for (const twin of twins) {
+      const { delivery } = twin
+      this.#leases.delete(twin)
+      this.#settler.settle(delivery, succeeded ? () => delivery.ack() : () => delivery.release())
+    }
   }
 
   /** Counts the attempt in the metrics; returns how long it ran, in ms. */
-  #record(run: JobRun, outcome: 'success' | 'retry' | 'timeout' | 'dead_letter'): number {
+  #record(run: JobRun, outcome: 'success' | 'retry' | 'timeout' | 'dead_letter' | 'lease_lost'): number {
     const durationMs = this.#clock.now() - run.startedAt
-    this.metrics.series(run.queue, run.type).record(outcome, durationMs / 1000)
+    if (outcome !== 'lease_lost') this.metrics.series(run.queue, run.type).record(outcome, durationMs / 1000)
     return durationMs
-  }
-
-  #settle(delivery: Delivery, settlement: Promise<void>): void {
-    this.#pendingSettles++
-    settlement.then(this.#onSettled, (err: unknown) => this.#onSettleFailed(delivery, err))
-  }
-
-  readonly #onSettled = (): void => this.#settleDone()
-
-  #onSettleFailed(delivery: Delivery, err: unknown): void {
-    this.metrics.settleErrors.inc({ queue: delivery.queue })
-    this.#log.warn(
-      { jobId: delivery.id, queue: delivery.queue, err },
-      'settlement failed; the message will be redelivered',
-    )
-    this.#settleDone()
-  }
-
-  #settleDone(): void {
-    this.#pendingSettles--
-    this.#wakeIdle()
   }
 
   #afterSlotFreed(): void {
@@ -402,9 +451,6 @@ export class Worker {
   #wakeIdle(): void {
     if (this.#running === 0 && this.#idleWaiters.length > 0)
       for (const wake of this.#idleWaiters.splice(0)) wake()
-    if (this.#pendingSettles === 0 && this.#settledWaiters.length > 0) {
-      for (const wake of this.#settledWaiters.splice(0)) wake()
-    }
   }
 
   #emit(
