@@ -130,7 +130,11 @@ export class SendBatchError extends ConveyorError {
  * rejects with it did not take effect (or cannot be known to have). At-least-once: the message runs again.
  */
 export class LeaseLostError extends ConveyorError {
-  constructor(messageId: string, detail = 'expired before it was settled', options: ConveyorErrorOptions = {}) {
+  constructor(
+    messageId: string,
+    detail = 'expired before it was settled',
+    options: ConveyorErrorOptions = {},
+  ) {
     super('LEASE_LOST', `lease on message ${messageId} lost: ${detail}`, { ...options, messageId })
   }
 }
@@ -139,7 +143,11 @@ export class LeaseLostError extends ConveyorError {
 export class ClaimCheckMissingError extends ConveyorError {
   readonly key: string
   constructor(key: string, options: ConveyorErrorOptions = {}) {
-    super('CLAIM_CHECK_MISSING', `the claim-checked body at "${key}" is missing from the object store`, options)
+    super(
+      'CLAIM_CHECK_MISSING',
+      `the claim-checked body at "${key}" is missing from the object store`,
+      options,
+    )
     this.key = key
   }
 }

@@ -83,7 +83,11 @@ export class LeaseKeeper<H extends LeaseHolder> {
         if (!this.#held.has(holder)) return
         if (err instanceof LeaseLostError) this.#lost(holder, err)
         else if (err instanceof AlreadySettledError) this.delete(holder)
-        else this.#log.warn({ jobId: delivery.id, queue: delivery.queue, err }, 'could not extend lease; trying again')
+        else
+          this.#log.warn(
+            { jobId: delivery.id, queue: delivery.queue, err },
+            'could not extend lease; trying again',
+          )
       },
     )
   }

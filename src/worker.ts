@@ -399,7 +399,10 @@ export class Worker {
     if (twins) twins.push(twin)
     else this.#twins.set(delivery.id, [twin])
     this.#leases.add(twin)
-    this.#log.warn({ jobId: delivery.id, queue: delivery.queue }, 'message already running here; not started twice')
+    this.#log.warn(
+      { jobId: delivery.id, queue: delivery.queue },
+      'message already running here; not started twice',
+    )
     this.#afterSlotFreed()
   }
 
@@ -443,9 +446,12 @@ export class Worker {
     return durationMs
   }
 
+  /** A slot is free: every queue is asked again (a consumer bounded by free slots receives more then). */
   #afterSlotFreed(): void {
     this.#wakeIdle()
-    if (this.#state === 'running') this.#pump()
+    if (this.#state !== 'running') return
+    for (const source of this.#sources) source.empty = false
+    this.#pump()
   }
 
   #wakeIdle(): void {

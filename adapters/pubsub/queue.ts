@@ -11,7 +11,13 @@ import {
   encodeEnvelope,
   tryDecodeEnvelope,
 } from '../../src/envelope.ts'
-import { MalformedMessageError, QueueClosedError } from '../../src/errors.ts'
+import {
+  ClaimCheckMissingError,
+  LeaseLostError,
+  MalformedMessageError,
+  QueueClosedError,
+  QueueUnavailableError,
+} from '../../src/errors.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
 import type {
   ConsumeOptions,
@@ -91,11 +97,33 @@ export class PubSubQueue implements Queue, RawSender {
   }
 
   async send(queue: string, envelope: Envelope, options: SendOptions = {}): Promise<void> {
-    await this.#publishEnvelopes(queue, [envelope], options.delayMs ?? 0)
+    await this.#withDeadline(
+      `send to "${queue}"`,
+      this.#publishEnvelopes(queue, [envelope], options.delayMs ?? 0),
+    )
   }
 
   async sendBatch(queue: string, envelopes: readonly Envelope[], options: SendOptions = {}): Promise<void> {
-    await this.#publishEnvelopes(queue, envelopes, options.delayMs ?? 0)
+    await this.#withDeadline(
+      `send to "${queue}"`,
+      this.#publishEnvelopes(queue, envelopes, options.delayMs ?? 0),
+    )
+  }
+
+  /**
+   * Rejects with QueueUnavailableError when `work` has not settled within requestTimeoutMs (a stalled
+   * network). The publish is bounded by the same deadline in the client, so it does not linger long.
+   */
+  #withDeadline<T>(what: string, work: Promise<T>): Promise<T> {
+    const ms = this.options.requestTimeoutMs
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new QueueUnavailableError(`Pub/Sub did not answer the ${what} within ${ms} ms`)),
+        ms,
+      )
+    })
+    return Promise.race([work, expired]).finally(() => clearTimeout(timer))
   }
 
   async sendRaw(queue: string, body: string): Promise<void> {
@@ -112,7 +140,7 @@ export class PubSubQueue implements Queue, RawSender {
 
   /** Pub/Sub reports backlog only through Cloud Monitoring: what this process holds is all it knows. */
   async stats(queue: string): Promise<QueueStats> {
-    await this.names(queue)
+    await this.#withDeadline(`lookup of "${queue}"`, this.names(queue))
     let delayed = 0
     for (const c of this.#consumers) if (c.queue === queue) delayed += c.counts().delayed
     return { ready: null, inFlight: null, delayed, deadLettered: null }
@@ -161,13 +189,20 @@ export class PubSubQueue implements Queue, RawSender {
     this.#loops.push(done)
   }
 
-  /** Resolves the claim check and decodes; a message still early goes back to the delay topic. */
-  async admit(queue: string, message: Message): Promise<PubSubDelivery | undefined> {
+  /**
+   * Resolves the claim check and decodes; a message still early goes back to the delay topic. A
+   * claim-checked body whose object is gone becomes a delivery the worker dead-letters.
+   */
+  async admit(queue: string, message: Message, leaseMs: number): Promise<PubSubDelivery | undefined> {
+    const receivedAt = this.clock.now()
+    const make = (decoded: ConstructorParameters<typeof PubSubDelivery>[3]) =>
+      new PubSubDelivery(this, queue, message, decoded, receivedAt, leaseMs)
     let body: string
     let claimKey: string | undefined
     try {
       ;({ body, key: claimKey } = await this.#claims.unwrap(message.data.toString()))
     } catch (err) {
+      if (err instanceof ClaimCheckMissingError) return make({ malformed: err })
       this.log.warn(
         { queue, err, messageId: message.id },
         'cannot read claim-checked body; nacking for redelivery',
@@ -180,7 +215,7 @@ export class PubSubQueue implements Queue, RawSender {
       envelope = decodeEnvelope(body, message.id)
     } catch (err) {
       if (!(err instanceof MalformedMessageError)) throw err
-      return new PubSubDelivery(this, queue, message, { malformed: err })
+      return make({ malformed: err })
     }
     if ((envelope.notBefore ?? 0) - this.clock.now() > 20) {
       const names = await this.names(queue)
@@ -188,12 +223,53 @@ export class PubSubQueue implements Queue, RawSender {
       message.ack()
       return undefined
     }
-    return new PubSubDelivery(this, queue, message, { envelope, claimKey })
+    return make({ envelope, claimKey })
   }
 
+  /** An ack after the lease ran out is still sent (it may work) but reported as lost, not success. */
   async acknowledgeDelivery(delivery: PubSubDelivery): Promise<void> {
+    const stale = this.clock.now() >= delivery.leaseExpiresAt
     await this.#finish(delivery, 'ack')
+    if (stale) throw new LeaseLostError(delivery.id, 'its ack deadline had run out; it may run again')
     await this.#claims.release(delivery.claimKey)
+  }
+
+  /**
+   * Hands a delivery back unrun without spending an attempt: a copy carrying the same attempt number
+   * replaces it (deliveryAttempt starts again). Not an envelope: a nack.
+   */
+  async releaseDelivery(delivery: PubSubDelivery): Promise<void> {
+    if (!delivery.envelope) return this.#finish(delivery, 'nack')
+    const names = await this.names(delivery.queue)
+    const envelope = { ...delivery.envelope, attempt: delivery.attempt }
+    const wire = await this.#claims.wrap(delivery.queue, envelope.id, encodeEnvelope(envelope))
+    await this.publishWire(names.topic, Buffer.from(wire.body), {})
+    await this.#finish(delivery, 'ack')
+  }
+
+  /**
+   * While the stream is open the client keeps the lease (at least leaseMs ahead); after it closed,
+   * ModifyAckDeadline by unary RPC. An ack id the service refuses means the lease is gone.
+   */
+  async extendDelivery(delivery: PubSubDelivery, ms: number): Promise<void> {
+    const consumer = delivery.consumer
+    if (!consumer || consumer.streaming) return
+    try {
+      await (await this.#subscriber()).modifyAckDeadline(
+        {
+          subscription: await this.#path('subscriptions', consumer.subscriptionName),
+          ackIds: [delivery.message.ackId],
+          ackDeadlineSeconds: Math.min(600, Math.ceil(ms / 1000)),
+        },
+        { timeout: this.options.requestTimeoutMs },
+      )
+    } catch (err) {
+      const code = (err as { code?: number }).code
+      if (code === INVALID_ARGUMENT || code === NOT_FOUND || code === FAILED_PRECONDITION) {
+        throw new LeaseLostError(delivery.id, (err as Error).message, { cause: err })
+      }
+      throw err
+    }
   }
 
   /** 0 ms: nack (redelivered at once, deliveryAttempt + 1). Later: the next attempt waits in the delay topic. */
@@ -282,20 +358,19 @@ export class PubSubQueue implements Queue, RawSender {
 
   async acknowledge(subscription: string, ackIds: string[]): Promise<void> {
     if (ackIds.length === 0) return
-    await (await this.#subscriber()).acknowledge({
-      subscription: await this.#path('subscriptions', subscription),
-      ackIds,
-    })
+    await (await this.#subscriber()).acknowledge(
+      { subscription: await this.#path('subscriptions', subscription), ackIds },
+      { timeout: this.options.requestTimeoutMs },
+    )
   }
 
   /** Makes pulled messages available again at once. */
   async release(subscription: string, ackIds: string[]): Promise<void> {
     if (ackIds.length === 0) return
-    await (await this.#subscriber()).modifyAckDeadline({
-      subscription: await this.#path('subscriptions', subscription),
-      ackIds,
-      ackDeadlineSeconds: 0,
-    })
+    await (await this.#subscriber()).modifyAckDeadline(
+      { subscription: await this.#path('subscriptions', subscription), ackIds, ackDeadlineSeconds: 0 },
+      { timeout: this.options.requestTimeoutMs },
+    )
   }
 
   /** The notBefore of a message in the delay topic (0 when it has none or cannot be read). */
@@ -374,7 +449,9 @@ export class PubSubQueue implements Queue, RawSender {
   }
 }
 
+const INVALID_ARGUMENT = 3
 const NOT_FOUND = 5
+const FAILED_PRECONDITION = 9
 
 function isNotFound(err: unknown): boolean {
   return (err as { code?: number }).code === NOT_FOUND

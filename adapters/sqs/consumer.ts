@@ -13,6 +13,10 @@ const MAX_POLLERS = 16
  * Long-polls one queue with enough concurrent ReceiveMessage calls (10 messages each) to keep `prefetch`
  * deliveries buffered, so a worker's concurrency is not capped at SQS's batch size. A failed poll backs
  * off (0.2 s doubling to 5 s) and tries again.
+ *
+ * Leases: the buffer holds no more than the caller's free slots (`freeSlots`), so it does not refill
+ * while every slot is busy and nothing waits there past its visibility timeout; a delivery whose lease
+ * ran out all the same is dropped by take() unrun (SQS delivers it again).
  */
 export class SqsConsumer implements Consumer {
   readonly queue: string
@@ -25,6 +29,7 @@ export class SqsConsumer implements Consumer {
   #reserved = 0
   #wakeSpace: (() => void)[] = []
   #closed = false
+  #failing = false
 
   constructor(backend: SqsQueue, queue: string, options: ConsumeOptions, leaseMs: number) {
     this.#backend = backend
@@ -35,15 +40,29 @@ export class SqsConsumer implements Consumer {
     for (let i = 0; i < pollers; i++) this.#pollers.push(this.#poll())
   }
 
+  get consuming(): boolean {
+    return !this.#closed && !this.#failing
+  }
+
+  /** Also tells waiting pollers that slots may have freed (the worker calls it when one does). */
   take(max: number): Delivery[] {
     const out: Delivery[] = []
+    const now = this.#backend.now()
     while (out.length < max) {
       const d = this.#buffer.shift()
       if (!d) break
+      if (d.leaseExpiresAt <= now) continue // visible again already: not ours to run or settle
       out.push(d)
     }
-    if (out.length > 0) for (const wake of this.#wakeSpace.splice(0)) wake()
+    for (const wake of this.#wakeSpace.splice(0)) wake()
     return out
+  }
+
+  /** How many more messages to ask for now: within the prefetch and the caller's free slots. */
+  #room(): number {
+    const held = this.#buffer.length + this.#reserved
+    const free = this.#options.freeSlots ? this.#options.freeSlots() : Number.POSITIVE_INFINITY
+    return Math.min(SQS_MAX_BATCH, this.#options.prefetch - held, free - held)
   }
 
   /**
@@ -59,7 +78,7 @@ export class SqsConsumer implements Consumer {
     for (const wake of this.#wakeSpace.splice(0)) wake()
     const unstarted: SqsDelivery[] = []
     for (let d = this.#buffer.shift(); d; d = this.#buffer.shift()) unstarted.push(d)
-    await Promise.all(unstarted.map((d) => d.retry(0).catch(() => undefined)))
+    await Promise.all(unstarted.map((d) => d.release().catch(() => undefined)))
     await this.drained
   }
 
@@ -71,15 +90,18 @@ export class SqsConsumer implements Consumer {
     let urls: QueueUrls | undefined
     let failures = 0
     while (!this.#closed) {
-      const want = Math.min(SQS_MAX_BATCH, this.#options.prefetch - this.#buffer.length - this.#reserved)
+      const want = this.#room()
       if (want <= 0) {
         await new Promise<void>((resolve) => this.#wakeSpace.push(resolve))
         continue
       }
       this.#reserved += want
       let messages: Message[]
+      let leaseExpiresAt = 0
       try {
         urls ??= await this.#backend.urls(this.queue)
+        // The visibility timeout starts when SQS answers: counting from before the request is conservative.
+        leaseExpiresAt = this.#backend.now() + this.#leaseSeconds * 1000
         const out = await this.#backend.client.send(
           new ReceiveMessageCommand({
             QueueUrl: urls.url,
@@ -89,13 +111,18 @@ export class SqsConsumer implements Consumer {
             MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
             MessageAttributeNames: ['All'],
           }),
+          this.#backend.deadline(
+            this.#backend.options.waitTimeSeconds * 1000 + this.#backend.options.requestTimeoutMs,
+          ),
         )
         messages = out.Messages ?? []
         if (failures > 0) this.#backend.log.info({ queue: this.queue }, 'SQS reachable again; receiving')
         failures = 0
+        this.#failing = false
       } catch (err) {
         if (this.#closed) break
         failures++
+        this.#failing = true
         const waitMs = Math.min(5_000, 200 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2)
         if (failures === 1 || failures % 10 === 0) {
           this.#backend.log.warn(
@@ -110,10 +137,10 @@ export class SqsConsumer implements Consumer {
       }
       let accepted = 0
       for (const message of messages) {
-        const delivery = await this.#backend.admit(this.queue, urls, message)
+        const delivery = await this.#backend.admit(this.queue, urls, message, leaseExpiresAt)
         if (!delivery) continue
         if (this.#closed) {
-          await delivery.retry(0).catch(() => undefined) // arrived after close: straight back
+          await delivery.release().catch(() => undefined) // arrived after close: straight back
           continue
         }
         this.#buffer.push(delivery)
