@@ -13,10 +13,10 @@ import type { ConveyorError } from './errors.ts'
  *
  * Lease rules (every adapter keeps them; the conformance suite checks them):
  * - A received delivery is leased: invisible to other consumers until `leaseExpiresAt`. The adapter
- *   knows (or conservatively estimates) that instant, counting from before the receive request left.
- * - `take()` never hands out a delivery whose lease has run out. A consumer either keeps buffered leases
- *   alive, releases deliveries before their lease ends, or bounds its buffer by the caller's free slots
- *   (`ConsumeOptions.freeSlots`) so that nothing waits long; a delivery found expired is dropped unrun.
+ *   knows or estimates that instant (from when the receive answered); the worker keeps a margin.
+ * - `take()` never hands out a delivery whose lease has run out. A consumer that buffers keeps the
+ *   leases of buffered deliveries alive (or releases them before they end), and drops one found expired
+ *   all the same, unrun.
  * - The lease and any extension budget count from when the handler starts (the worker extends a lease
  *   that is not full when it starts), never from receipt.
  * - A lease is lost when an extension is refused, when the backend reports the receipt stale, or when
@@ -80,12 +80,6 @@ export interface RedriveOptions {
 export interface ConsumeOptions {
   /** How many received deliveries the consumer may hold before they are taken. At least 1. */
   prefetch: number
-  /**
-   * How many more deliveries the caller could start now. A consumer that prefetches from a remote
-   * backend receives no more than this beyond what it already holds, so deliveries do not wait in its
-   * buffer while every slot is busy (their leases would run out there). Default: unbounded (prefetch only).
-   */
-  freeSlots?: () => number
   /**
    * How long a delivery stays leased (invisible to others) after receipt before it is redelivered,
    * unless it is settled or its lease extended. Defaults to the adapter's configured lease.

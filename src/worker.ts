@@ -133,7 +133,6 @@ export class Worker {
         prefetch,
         leaseMs: this.settings.leaseMs,
         maxLeaseMs: longestJobMs + this.settings.leaseMs,
-        freeSlots: () => (this.#state === 'running' ? this.settings.concurrency - this.#running : 0),
         onReadable: () => {
           source.empty = false
           this.#schedulePump()
@@ -446,12 +445,9 @@ export class Worker {
     return durationMs
   }
 
-  /** A slot is free: every queue is asked again (a consumer bounded by free slots receives more then). */
   #afterSlotFreed(): void {
     this.#wakeIdle()
-    if (this.#state !== 'running') return
-    for (const source of this.#sources) source.empty = false
-    this.#pump()
+    if (this.#state === 'running') this.#pump()
   }
 
   #wakeIdle(): void {

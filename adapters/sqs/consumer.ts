@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs'
 import { Deque } from '../../src/deque.ts'
+import { LeaseLostError } from '../../src/errors.ts'
 import type { ConsumeOptions, Consumer, Delivery } from '../../src/queue.ts'
 import type { SqsDelivery } from './delivery.ts'
 import { SQS_MAX_BATCH } from './options.ts'
@@ -14,9 +15,9 @@ const MAX_POLLERS = 16
  * deliveries buffered, so a worker's concurrency is not capped at SQS's batch size. A failed poll backs
  * off (0.2 s doubling to 5 s) and tries again.
  *
- * Leases: the buffer holds no more than the caller's free slots (`freeSlots`), so it does not refill
- * while every slot is busy and nothing waits there past its visibility timeout; a delivery whose lease
- * ran out all the same is dropped by take() unrun (SQS delivers it again).
+ * Leases: the consumer keeps the leases of deliveries waiting in its buffer alive (every lease/3 it
+ * extends those with less than 2/3 left, so a buffer that fills while every slot is busy loses nothing),
+ * and take() drops one whose lease ran out all the same, unrun (SQS delivers it again).
  */
 export class SqsConsumer implements Consumer {
   readonly queue: string
@@ -30,6 +31,7 @@ export class SqsConsumer implements Consumer {
   #wakeSpace: (() => void)[] = []
   #closed = false
   #failing = false
+  #keepAlive: ReturnType<typeof setTimeout> | undefined
 
   constructor(backend: SqsQueue, queue: string, options: ConsumeOptions, leaseMs: number) {
     this.#backend = backend
@@ -44,9 +46,9 @@ export class SqsConsumer implements Consumer {
     return !this.#closed && !this.#failing
   }
 
-  /** Also tells waiting pollers that slots may have freed (the worker calls it when one does). */
   take(max: number): Delivery[] {
     const out: Delivery[] = []
+    const before = this.#buffer.length
     const now = this.#backend.now()
     while (out.length < max) {
       const d = this.#buffer.shift()
@@ -54,15 +56,35 @@ export class SqsConsumer implements Consumer {
       if (d.leaseExpiresAt <= now) continue // visible again already: not ours to run or settle
       out.push(d)
     }
-    for (const wake of this.#wakeSpace.splice(0)) wake()
+    if (this.#buffer.length < before) for (const wake of this.#wakeSpace.splice(0)) wake()
     return out
   }
 
-  /** How many more messages to ask for now: within the prefetch and the caller's free slots. */
+  /** How many more messages to ask for now, up to the prefetch. */
   #room(): number {
-    const held = this.#buffer.length + this.#reserved
-    const free = this.#options.freeSlots ? this.#options.freeSlots() : Number.POSITIVE_INFINITY
-    return Math.min(SQS_MAX_BATCH, this.#options.prefetch - held, free - held)
+    return Math.min(SQS_MAX_BATCH, this.#options.prefetch - this.#buffer.length - this.#reserved)
+  }
+
+  /** Extends the leases of buffered deliveries that have used a third of theirs; drops lost ones. */
+  #keepBufferedLeases(): void {
+    this.#keepAlive = undefined
+    if (this.#closed || this.#buffer.length === 0) return
+    const leaseMs = this.#leaseSeconds * 1000
+    const now = this.#backend.now()
+    for (const d of this.#buffer) {
+      if (d.leaseExpiresAt - now > (leaseMs * 2) / 3) continue
+      d.extendLease(leaseMs).catch((err: unknown) => {
+        if (!(err instanceof LeaseLostError)) return // transient: the next round tries again
+        d.leaseExpiresAt = 0 // take() drops it
+      })
+    }
+    this.#scheduleKeepAlive()
+  }
+
+  #scheduleKeepAlive(): void {
+    if (this.#keepAlive || this.#closed || this.#buffer.length === 0) return
+    this.#keepAlive = setTimeout(() => this.#keepBufferedLeases(), (this.#leaseSeconds * 1000) / 3)
+    this.#keepAlive.unref()
   }
 
   /**
@@ -74,6 +96,7 @@ export class SqsConsumer implements Consumer {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    if (this.#keepAlive) clearTimeout(this.#keepAlive)
     this.#abort.abort() // ends back-off pauses, not requests
     for (const wake of this.#wakeSpace.splice(0)) wake()
     const unstarted: SqsDelivery[] = []
@@ -100,8 +123,6 @@ export class SqsConsumer implements Consumer {
       let leaseExpiresAt = 0
       try {
         urls ??= await this.#backend.urls(this.queue)
-        // The visibility timeout starts when SQS answers: counting from before the request is conservative.
-        leaseExpiresAt = this.#backend.now() + this.#leaseSeconds * 1000
         const out = await this.#backend.client.send(
           new ReceiveMessageCommand({
             QueueUrl: urls.url,
@@ -116,6 +137,9 @@ export class SqsConsumer implements Consumer {
           ),
         )
         messages = out.Messages ?? []
+        // SQS starts the visibility timeout when it picks the messages, moments before this answer
+        // arrives (a long poll may have waited first): the worker keeps a sixth of the lease as margin.
+        leaseExpiresAt = this.#backend.now() + this.#leaseSeconds * 1000
         if (failures > 0) this.#backend.log.info({ queue: this.queue }, 'SQS reachable again; receiving')
         failures = 0
         this.#failing = false
@@ -146,7 +170,10 @@ export class SqsConsumer implements Consumer {
         this.#buffer.push(delivery)
         accepted++
       }
-      if (accepted > 0) this.#options.onReadable()
+      if (accepted > 0) {
+        this.#scheduleKeepAlive()
+        this.#options.onReadable()
+      }
     }
   }
 
