@@ -1,6 +1,7 @@
 import { backoffDelay } from './backoff.ts'
 import { type Clock, systemClock } from './clock.ts'
 import { DeadlineQueue } from './deadline-queue.ts'
+import { Dispatcher } from './dispatcher.ts'
 import type { DeadLetterCode } from './envelope.ts'
 import {
   describeError,
@@ -14,7 +15,7 @@ import { JobRun } from './job-run.ts'
 import { type LeaseHolder, LeaseKeeper } from './lease-keeper.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { Metrics } from './metrics.ts'
-import type { Consumer, Delivery, Queue } from './queue.ts'
+import type { Delivery, Queue } from './queue.ts'
 import { JobRegistry } from './registry.ts'
 import { Settler } from './settler.ts'
 import {
@@ -23,13 +24,6 @@ import {
   type WorkerSettings,
   workerSettings,
 } from './worker-options.ts'
-
-interface Source {
-  consumer: Consumer
-  weight: number
-  current: number
-  empty: boolean
-}
 
 /** Stops a job that was still running when the worker's grace period ended. */
 export class WorkerStoppingError extends Error {
@@ -61,13 +55,10 @@ export class Worker {
   /** Second deliveries of a message id that is running, waiting for that run to end. */
   readonly #twins = new Map<string, LeaseHolder[]>()
   readonly #listeners: ((event: JobOutcomeEvent) => void)[] = []
-  #sources: Source[] = []
+  readonly #dispatch: Dispatcher
   #running = 0
   #abandoned = 0
   #idleWaiters: (() => void)[] = []
-  #pumping = false
-  #pumpAgain = false
-  #pumpQueued = false
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
   #stopped: Promise<void> | undefined
 
@@ -84,6 +75,8 @@ export class Worker {
     const { leaseMs } = this.settings
     this.#leases = new LeaseKeeper(this.#clock, leaseMs, this.#log, (h, err) => this.#leaseLost(h, err))
     this.#settler = new Settler(this.#clock, this.#log, this.metrics, leaseMs / 6)
+    const freeSlots = () => (this.#state === 'running' ? this.settings.concurrency - this.#running : 0)
+    this.#dispatch = new Dispatcher(freeSlots, (delivery) => this.#start(delivery))
     this.metrics.trackWorker(this)
   }
 
@@ -100,7 +93,7 @@ export class Worker {
   /** Queues whose consumer is not receiving (for readiness); empty when the worker is not running. */
   get notConsuming(): string[] {
     if (this.#state !== 'running') return []
-    return this.#sources.filter((s) => !s.consumer.consuming).map((s) => s.consumer.queue)
+    return this.#dispatch.consumers.filter((c) => !c.consuming).map((c) => c.queue)
   }
 
   /** The queues this worker consumes, with their weights. */
@@ -124,25 +117,22 @@ export class Worker {
     this.#state = 'running'
     const prefetch = this.settings.prefetch ?? this.settings.concurrency
     for (const [name, weight] of Object.entries(this.queues)) {
-      const source: Source = { weight, current: 0, empty: false, consumer: undefined as unknown as Consumer }
       const longestJobMs = Math.max(
         0,
         ...[...this.registry].filter((j) => j.queue === name).map((j) => j.timeoutMs),
       )
-      source.consumer = this.#queue.consume(name, {
-        prefetch,
-        leaseMs: this.settings.leaseMs,
-        maxLeaseMs: longestJobMs + this.settings.leaseMs,
-        onReadable: () => {
-          source.empty = false
-          this.#schedulePump()
-        },
-      })
+      this.#dispatch.add(weight, (onReadable) =>
+        this.#queue.consume(name, {
+          prefetch,
+          leaseMs: this.settings.leaseMs,
+          maxLeaseMs: longestJobMs + this.settings.leaseMs,
+          onReadable,
+        }),
+      )
       this.metrics.watchQueue(this.#queue, name)
-      this.#sources.push(source)
     }
     this.#log.info({ queues: this.queues, concurrency: this.settings.concurrency }, 'worker started')
-    this.#schedulePump()
+    this.#dispatch.schedule()
     return this
   }
 
@@ -164,7 +154,7 @@ export class Worker {
     this.#log.info({ running: this.#running, graceMs }, 'worker stopping')
     // Consumers stop receiving while running jobs get their grace period. Hand-backs wait for both, so
     // no receive of ours is still under way to pick the handed-back messages up again.
-    const consumersClosed = Promise.all(this.#sources.map((s) => s.consumer.close()))
+    const consumersClosed = Promise.all(this.#dispatch.consumers.map((c) => c.close()))
     if (this.#running > 0) {
       let timer: ReturnType<Clock['setTimer']> | undefined
       await new Promise<void>((resolve) => {
@@ -180,62 +170,6 @@ export class Worker {
     this.#leases.clear()
     this.#state = 'stopped'
     this.#log.info('worker stopped')
-  }
-
-  #schedulePump(): void {
-    if (this.#pumpQueued) return
-    this.#pumpQueued = true
-    queueMicrotask(() => {
-      this.#pumpQueued = false
-      this.#pump()
-    })
-  }
-
-  #pump(): void {
-    if (this.#pumping) {
-      this.#pumpAgain = true
-      return
-    }
-    this.#pumping = true
-    try {
-      do {
-        this.#pumpAgain = false
-        this.#fill()
-      } while (this.#pumpAgain)
-    } finally {
-      this.#pumping = false
-    }
-  }
-
-  /** Takes deliveries until every slot is busy or no queue has any, choosing queues by smooth weighted round robin. */
-  #fill(): void {
-    const limit = this.settings.concurrency
-    const sources = this.#sources
-    if (sources.length === 1) {
-      const only = sources[0]!
-      while (this.#state === 'running' && this.#running < limit && !only.empty) {
-        const want = limit - this.#running
-        const batch = only.consumer.take(want)
-        if (batch.length < want) only.empty = true
-        for (const d of batch) this.#start(d)
-      }
-      return
-    }
-    while (this.#state === 'running' && this.#running < limit) {
-      let pick: Source | undefined
-      let total = 0
-      for (const s of sources) {
-        if (s.empty) continue
-        s.current += s.weight
-        total += s.weight
-        if (!pick || s.current > pick.current) pick = s
-      }
-      if (!pick) return
-      pick.current -= total
-      const [delivery] = pick.consumer.take(1)
-      if (delivery) this.#start(delivery)
-      else pick.empty = true
-    }
   }
 
   #start(delivery: Delivery): void {
@@ -447,7 +381,7 @@ export class Worker {
 
   #afterSlotFreed(): void {
     this.#wakeIdle()
-    if (this.#state === 'running') this.#pump()
+    if (this.#state === 'running') this.#dispatch.pump()
   }
 
   #wakeIdle(): void {
