@@ -9,6 +9,8 @@ export const PubSubOptionsSchema = Type.Object(
   {
     /** Google Cloud project. Default: the client's (GOOGLE_CLOUD_PROJECT, credentials). */
     projectId: Type.Optional(Type.String({ minLength: 1 })),
+    /** host:port of the Pub/Sub API (an emulator, a proxy). Default: PUBSUB_EMULATOR_HOST, else Google's. */
+    apiEndpoint: Type.Optional(Type.String({ minLength: 1 })),
     /** Prefix for every topic and subscription name, e.g. `prod-`. Default ''. */
     topicPrefix: Type.String({ pattern: '^[A-Za-z0-9_-]{0,40}$', default: '' }),
     /** Consumer group: workers sharing it share the work (one subscription per group). Default `workers`. */

@@ -69,7 +69,11 @@ export class PubSubQueue implements Queue, RawSender {
     this.options = pubsubOptions.parse('Pub/Sub queue options', options)
     this.#ownsClient = !runtime.client
     this.client =
-      runtime.client ?? new PubSub(this.options.projectId ? { projectId: this.options.projectId } : {})
+      runtime.client ??
+      new PubSub({
+        ...(this.options.projectId ? { projectId: this.options.projectId } : {}),
+        ...(this.options.apiEndpoint ? { apiEndpoint: this.options.apiEndpoint } : {}),
+      })
     this.clock = runtime.clock ?? systemClock
     this.log = runtime.logger ?? createLogger({ name: 'conveyor-pubsub' })
     this.#resources = new PubSubResources(this.client, this.options)
