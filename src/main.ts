@@ -60,9 +60,10 @@ const mailer = createMailer(config)
 const handlers = handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
 for (const job of handlers.jobs) registry.register(job)
 const stops: (() => Promise<unknown>)[] = []
+let worker: Worker | undefined
 
 if (role === 'worker' || role === 'all') {
-  const worker = new Worker({
+  worker = new Worker({
     queue,
     jobs: registry,
     logger: log,
@@ -74,7 +75,8 @@ if (role === 'worker' || role === 'all') {
   }).start()
   const scheduler = new Scheduler({ producer, logger: log, schedules: handlers.schedules }).start()
   stops.push(async () => scheduler.stop())
-  stops.push(() => worker.stop())
+  const running = worker
+  stops.push(() => running.stop())
 }
 
 if (role === 'api' || role === 'all') {
@@ -86,6 +88,7 @@ if (role === 'api' || role === 'all') {
       producer,
       metrics,
       readinessQueue: 'default',
+      ...(worker ? { worker } : {}),
       exports: handlers.exports,
       ...(outbox ? { outbox } : {}),
     },
