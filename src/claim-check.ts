@@ -60,7 +60,11 @@ export class ClaimCheck {
     try {
       return { body: await text(await this.#store.get(key)), key }
     } catch (err) {
-      if (err instanceof ObjectNotFoundError) throw new ClaimCheckMissingError(key, { cause: err })
+      if (err instanceof ObjectNotFoundError) {
+        // Keys are `<prefix><queue>/<message id>.json` (see wrap): the id names the lost message.
+        const messageId = /([^/]+)\.json$/.exec(key)?.[1]
+        throw new ClaimCheckMissingError(key, { cause: err, ...(messageId ? { messageId } : {}) })
+      }
       throw err
     }
   }

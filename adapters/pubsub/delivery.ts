@@ -46,7 +46,7 @@ export class PubSubDelivery implements Delivery {
     this.leaseExpiresAt = receivedAt + leaseMs
     // deliveryAttempt is set because every Conveyor subscription has a dead-letter policy.
     const receives = message.deliveryAttempt || 1
-    this.id = decoded.envelope?.id ?? message.id
+    this.id = decoded.envelope?.id ?? decoded.malformed?.messageId ?? message.id
     this.attempt = decoded.envelope ? decoded.envelope.attempt + receives - 1 : receives
   }
 

@@ -43,7 +43,7 @@ export class SqsDelivery implements Delivery {
     this.malformed = decoded.malformed
     this.claimKey = decoded.claimKey
     const receives = Number(message.Attributes?.ApproximateReceiveCount ?? '1')
-    this.id = decoded.envelope?.id ?? message.MessageId!
+    this.id = decoded.envelope?.id ?? decoded.malformed?.messageId ?? message.MessageId!
     this.attempt = decoded.envelope ? decoded.envelope.attempt + receives - 1 : receives
   }
 
