@@ -206,6 +206,10 @@ export class PubSubConsumer implements Consumer {
     // Messages the client received but held back (flow control) never reach us: nack them too, or they
     // would sit until their ack deadline ran out.
     const backlog = this.#subscription ? clientBacklog(this.#subscription) : []
+    // Acks and nacks the client queued go out before the stream closes: closing without a nack timeout
+    // would leave them to a batch timer the closing client may never run (then they come back later).
+    if (this.#subscription)
+      await flushClientQueues(this.#subscription, this.#backend.options.requestTimeoutMs)
     await this.#subscription?.close().catch((err: unknown) => {
       this.#backend.log.warn({ err, queue: this.queue }, 'error closing Pub/Sub subscription')
     })
@@ -243,4 +247,19 @@ function clientBacklog(subscription: Subscription): Message[] {
     ._subscriber?._inventory
   const pending = inventory?._pending
   return Array.isArray(pending) ? [...(pending as Message[])] : []
+}
+
+/** Sends what the client's ack and modAck queues hold and waits for it (private fields, as above). */
+async function flushClientQueues(subscription: Subscription, timeoutMs: number): Promise<void> {
+  type Queue = { flush?: () => Promise<void>; onDrain?: () => Promise<void>; numInFlightRequests?: number }
+  const subscriber = (subscription as unknown as { _subscriber?: { _acks?: Queue; _modAcks?: Queue } })
+    ._subscriber
+  const queues = [subscriber?._acks, subscriber?._modAcks].filter((q): q is Queue => !!q?.flush)
+  const drained = Promise.allSettled(
+    queues.map(async (q) => {
+      await q.flush!()
+      if ((q.numInFlightRequests ?? 0) > 0 && q.onDrain) await q.onDrain()
+    }),
+  )
+  await Promise.race([drained, sleep(timeoutMs)])
 }
