@@ -266,6 +266,46 @@ test('sqs: an ack that fails in an outage is retried while the lease holds; the 
   )
 })
 
+test('sqs: with every slot busy on jobs three leases long, prefetched messages keep their leases: each job runs once', async (t) => {
+  const queue = aws.createQueue({ waitTimeSeconds: 1 })
+  t.after(() => queue.close())
+  const name = aws.name('longjobs')
+  const runs = new Map<number, number[]>()
+  const long = defineJob({
+    type: 'test.long',
+    queue: name,
+    schema: Type.Object({ n: Type.Integer() }),
+    timeoutMs: 10_000,
+    handle: async ({ n }, { attempt }) => {
+      runs.set(n, [...(runs.get(n) ?? []), attempt])
+      await new Promise((resolve) => setTimeout(resolve, 3_000)) // the job's own work: three leases
+    },
+  })
+  // Two slots, a prefetch of two more: two messages wait in the buffer while two jobs run.
+  const worker = new Worker({
+    queue,
+    jobs: [long],
+    concurrency: 2,
+    prefetch: 2,
+    leaseMs: 1_000,
+    logger: testLogger,
+  })
+  const outcomes = new JobOutcomes(worker)
+  const sent = await new Producer({ queue }).enqueueMany(
+    long,
+    Array.from({ length: 6 }, (_, n) => ({ n })),
+  )
+  worker.start()
+  t.after(() => worker.stop())
+  await Promise.all(sent.map((e) => outcomes.waitFor(e.id, 'success', 30_000)))
+  assert.deepEqual(
+    [...runs.entries()].sort(([a], [b]) => a - b),
+    Array.from({ length: 6 }, (_, n) => [n, [1]]),
+    'every job ran once, as attempt 1',
+  )
+  assert.ok(!outcomes.events.some((e) => e.outcome === 'lease_lost'))
+})
+
 /** Consumes `name` directly until one delivery arrives. */
 async function takeOne(queue: SqsQueue, name: string, leaseMs: number): Promise<Delivery> {
   const consumer = queue.consume(name, { prefetch: 1, leaseMs, onReadable: () => {} })
