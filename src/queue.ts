@@ -112,8 +112,9 @@ export interface Consumer {
    */
   readonly consuming: boolean
   /**
-   * Stops receiving. Deliveries received but not yet taken are handed back at once; taken ones stay
-   * valid to settle until the Queue itself closes.
+   * Stops receiving. Everything received but not yet taken (the consumer's buffer, and what its client
+   * library holds) is handed back at once, without spending an attempt where the backend allows (see
+   * Delivery.release); taken ones stay leased and valid to settle until the Queue itself closes.
    */
   close(): Promise<void>
 }
