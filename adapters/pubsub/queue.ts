@@ -1,5 +1,4 @@
-import { type Attributes, type Message, PubSub, v1 } from '@google-cloud/pubsub'
-import type { google } from '@google-cloud/pubsub/build/protos/protos.js'
+import { type Attributes, type Message, PubSub } from '@google-cloud/pubsub'
 import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
 import { type Clock, systemClock } from '../../src/clock.ts'
 import { type DeadLetterSource, peekDeadLetters, redriveDeadLetters } from '../../src/dead-letter-browser.ts'
@@ -40,9 +39,7 @@ import {
   pubsubOptions,
 } from './options.ts'
 import { PubSubResources, type QueueNames } from './resources.ts'
-
-type ReceivedMessage = google.pubsub.v1.IReceivedMessage
-type CancellableCall = Promise<[google.pubsub.v1.IPullResponse]> & { cancel(): void }
+import { type ReceivedMessage, UnaryCalls } from './unary.ts'
 
 /**
  * The Google Cloud Pub/Sub backend: a topic per queue and a subscription per consumer group, publishing
@@ -57,12 +54,11 @@ export class PubSubQueue implements Queue, RawSender {
   readonly clock: Clock
   readonly log: Logger
   readonly #ownsClient: boolean
-  #subscriberClient: Promise<v1.SubscriberClient> | undefined
+  readonly #unary: UnaryCalls
   readonly #resources: PubSubResources
   readonly #claims: ClaimCheck
   readonly #consumers = new Set<PubSubConsumer>()
   readonly #loops: Promise<unknown>[] = []
-  #project: Promise<string> | undefined
   #closed = false
 
   constructor(options: Partial<PubSubOptions> = {}, runtime: PubSubRuntime = {}) {
@@ -77,6 +73,7 @@ export class PubSubQueue implements Queue, RawSender {
     this.clock = runtime.clock ?? systemClock
     this.log = runtime.logger ?? createLogger({ name: 'conveyor-pubsub' })
     this.#resources = new PubSubResources(this.client, this.options)
+    this.#unary = new UnaryCalls(this.client, this.options.requestTimeoutMs)
     this.#claims = new ClaimCheck(runtime.claimStore, {
       thresholdBytes: this.options.claimCheckBytes,
       maxBytes: PUBSUB_MAX_BYTES,
@@ -181,7 +178,7 @@ export class PubSubQueue implements Queue, RawSender {
     // Deliveries taken and still unsettled now are handed back for redelivery.
     await Promise.all([...this.#consumers].map((c) => c.handBack()))
     // Closing the unary client ends the relays' pulls under way; then their loops finish.
-    if (this.#subscriberClient) await (await this.#subscriberClient).close()
+    await this.#unary.close()
     await Promise.allSettled(this.#loops)
     if (this.#ownsClient) await this.client.close()
   }
@@ -259,13 +256,10 @@ export class PubSubQueue implements Queue, RawSender {
     const consumer = delivery.consumer
     if (!consumer || consumer.streaming) return
     try {
-      await (await this.#subscriber()).modifyAckDeadline(
-        {
-          subscription: await this.#path('subscriptions', consumer.subscriptionName),
-          ackIds: [delivery.message.ackId],
-          ackDeadlineSeconds: Math.min(600, Math.ceil(ms / 1000)),
-        },
-        { timeout: this.options.requestTimeoutMs },
+      await this.#unary.modifyAckDeadline(
+        consumer.subscriptionName,
+        [delivery.message.ackId],
+        Math.min(600, Math.ceil(ms / 1000)),
       )
     } catch (err) {
       const code = (err as { code?: number }).code
@@ -326,55 +320,22 @@ export class PubSubQueue implements Queue, RawSender {
   }
 
   /** Unary pull (the relay and the dead-letter tools). */
-  async pull(
+  pull(
     subscription: string,
     maxMessages: number,
     returnImmediately: boolean,
     signal?: AbortSignal,
   ): Promise<ReceivedMessage[]> {
-    const client = await this.#subscriber()
-    const path = await this.#path('subscriptions', subscription)
-    const request = { subscription: path, maxMessages, returnImmediately }
-    const options = {
-      timeout: returnImmediately ? 10_000 : 30_000,
-      otherArgs: { headers: { 'x-goog-request-params': `subscription=${encodeURIComponent(path)}` } },
-    }
-    if (!signal) {
-      const [response] = await client.pull(request, options)
-      return response.receivedMessages ?? []
-    }
-    // The generated pull() returns a plain promise; the gax call beneath it can be cancelled, so a
-    // stopping relay does not wait out a blocking pull.
-    await client.initialize()
-    const inner = (
-      client as unknown as { innerApiCalls: Record<string, (req: unknown, opts: unknown) => CancellableCall> }
-    ).innerApiCalls
-    const call = inner.pull!(request, options)
-    const cancel = () => call.cancel()
-    signal.addEventListener('abort', cancel, { once: true })
-    try {
-      const [response] = await call
-      return response.receivedMessages ?? []
-    } finally {
-      signal.removeEventListener('abort', cancel)
-    }
+    return this.#unary.pull(subscription, maxMessages, returnImmediately, signal)
   }
 
-  async acknowledge(subscription: string, ackIds: string[]): Promise<void> {
-    if (ackIds.length === 0) return
-    await (await this.#subscriber()).acknowledge(
-      { subscription: await this.#path('subscriptions', subscription), ackIds },
-      { timeout: this.options.requestTimeoutMs },
-    )
+  acknowledge(subscription: string, ackIds: string[]): Promise<void> {
+    return this.#unary.acknowledge(subscription, ackIds)
   }
 
   /** Makes pulled messages available again at once. */
-  async release(subscription: string, ackIds: string[]): Promise<void> {
-    if (ackIds.length === 0) return
-    await (await this.#subscriber()).modifyAckDeadline(
-      { subscription: await this.#path('subscriptions', subscription), ackIds, ackDeadlineSeconds: 0 },
-      { timeout: this.options.requestTimeoutMs },
-    )
+  release(subscription: string, ackIds: string[]): Promise<void> {
+    return this.#unary.modifyAckDeadline(subscription, ackIds, 0)
   }
 
   /** The notBefore of a message in the delay topic (0 when it has none or cannot be read). */
@@ -385,24 +346,6 @@ export class PubSubQueue implements Queue, RawSender {
     } catch {
       return 0
     }
-  }
-
-  /**
-   * Unary pull and ack for the relay and the dead-letter tools, built (as the client's docs advise) from
-   * the PubSub object's resolved config, emulator detection included.
-   */
-  #subscriber(): Promise<v1.SubscriberClient> {
-    this.#subscriberClient ??= this.client
-      .getClientConfig()
-      .then(
-        (config) => new v1.SubscriberClient(config as ConstructorParameters<typeof v1.SubscriberClient>[0]),
-      )
-    return this.#subscriberClient
-  }
-
-  async #path(kind: 'subscriptions' | 'topics', name: string): Promise<string> {
-    this.#project ??= this.client.getClientConfig().then((c) => c.projectId!)
-    return `projects/${await this.#project}/${kind}/${name}`
   }
 
   async #publishEnvelopes(queue: string, envelopes: readonly Envelope[], delayMs: number): Promise<void> {
