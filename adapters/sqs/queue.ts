@@ -1,11 +1,8 @@
 import {
   ChangeMessageVisibilityCommand,
-  DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   type Message,
-  type MessageAttributeValue,
   ReceiveMessageCommand,
-  SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs'
 import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
@@ -24,7 +21,6 @@ import {
   LeaseLostError,
   MalformedMessageError,
   QueueClosedError,
-  QueueUnavailableError,
 } from '../../src/errors.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
 import type {
@@ -38,19 +34,13 @@ import type {
   SendOptions,
 } from '../../src/queue.ts'
 import { reportSends } from '../../src/send-results.ts'
-import { Batcher } from './batcher.ts'
+import { type Batcher, deleteBatcher, type OutgoingMessage, sendBatcher } from './batcher.ts'
 import { SqsConsumer } from './consumer.ts'
 import { SqsDelivery } from './delivery.ts'
 import { SQS_MAX_BATCH, SQS_MAX_BYTES, type SqsOptions, type SqsRuntime, sqsOptions } from './options.ts'
 import { type QueueUrls, SqsResources } from './resources.ts'
 
 const DEAD_LETTER_ATTRIBUTE = 'conveyor-dead-letter'
-
-interface OutgoingMessage {
-  body: string
-  delaySeconds: number
-  attributes?: Record<string, MessageAttributeValue>
-}
 
 /**
  * The SQS backend. Sends and acks are batched (10 entries, byte-limited, a short flush window);
@@ -375,33 +365,7 @@ export class SqsQueue implements Queue, RawSender {
   #sender(url: string): Batcher<OutgoingMessage> {
     let sender = this.#senders.get(url)
     if (!sender) {
-      sender = new Batcher<OutgoingMessage>({
-        maxItems: SQS_MAX_BATCH,
-        maxBytes: SQS_MAX_BYTES,
-        flushMs: this.options.batchFlushMs,
-        sizeOf: (m) => Buffer.byteLength(m.body) + (m.attributes ? 1024 : 0),
-        send: async (items) => {
-          const out = await this.client.send(
-            new SendMessageBatchCommand({
-              QueueUrl: url,
-              Entries: items.map((m, i) => ({
-                Id: String(i),
-                MessageBody: m.body,
-                DelaySeconds: m.delaySeconds,
-                MessageAttributes: m.attributes,
-              })),
-            }),
-            this.deadline(),
-          )
-          const failed = new Map((out.Failed ?? []).map((f) => [f.Id, f]))
-          return items.map((_, i) => {
-            const f = failed.get(String(i))
-            return f
-              ? new QueueUnavailableError(`SQS refused a message: ${f.Code}: ${f.Message ?? ''}`)
-              : undefined
-          })
-        },
-      })
+      sender = sendBatcher(this.client, url, this.options.batchFlushMs, () => this.deadline())
       this.#senders.set(url, sender)
     }
     return sender
@@ -410,26 +374,7 @@ export class SqsQueue implements Queue, RawSender {
   #deleter(url: string): Batcher<string> {
     let deleter = this.#deleters.get(url)
     if (!deleter) {
-      deleter = new Batcher<string>({
-        maxItems: SQS_MAX_BATCH,
-        maxBytes: Number.POSITIVE_INFINITY,
-        flushMs: this.options.batchFlushMs,
-        sizeOf: () => 0,
-        send: async (handles) => {
-          const out = await this.client.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: url,
-              Entries: handles.map((h, i) => ({ Id: String(i), ReceiptHandle: h })),
-            }),
-            this.deadline(),
-          )
-          const failed = new Map((out.Failed ?? []).map((f) => [f.Id, f]))
-          return handles.map((_, i) => {
-            const f = failed.get(String(i))
-            return f ? new LeaseLostError(`with receipt ${i} of the batch`, `${f.Code}`) : undefined
-          })
-        },
-      })
+      deleter = deleteBatcher(this.client, url, this.options.batchFlushMs, () => this.deadline())
       this.#deleters.set(url, deleter)
     }
     return deleter
