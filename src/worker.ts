@@ -306,7 +306,6 @@ export class Worker {
     holder.abandoned = true
     this.#abandoned++
     this.#finish(holder)
-    this.#record(holder, 'lease_lost')
     holder.log.warn({ err }, 'lease lost; handler aborted, nothing acked (the message runs again)')
     this.#emit(delivery, holder.type, 'lease_lost', { error: err })
     this.#afterSlotFreed()
@@ -373,9 +372,9 @@ export class Worker {
   }
 
   /** Counts the attempt in the metrics; returns how long it ran, in ms. */
-  #record(run: JobRun, outcome: 'success' | 'retry' | 'timeout' | 'dead_letter' | 'lease_lost'): number {
+  #record(run: JobRun, outcome: 'success' | 'retry' | 'timeout' | 'dead_letter'): number {
     const durationMs = this.#clock.now() - run.startedAt
-    if (outcome !== 'lease_lost') this.metrics.series(run.queue, run.type).record(outcome, durationMs / 1000)
+    this.metrics.series(run.queue, run.type).record(outcome, durationMs / 1000)
     return durationMs
   }
 
