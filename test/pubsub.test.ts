@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import Type from 'typebox'
 import { PubSubQueue } from '../adapters/pubsub/index.ts'
+import { createEnvelope } from '../src/envelope.ts'
 import { defineJob } from '../src/job.ts'
 import { Producer } from '../src/producer.ts'
 import { JobOutcomes } from '../src/testing.ts'
@@ -143,4 +144,35 @@ test('pubsub: closing a consumer hands back every message the client holds, not 
   assert.ok(rest.length >= 38, 'the first worker ran at most two (one running, one buffered)')
   await Promise.all(rest.map((e) => outcomes.waitFor(e.id, 'success', 20_000)))
   assert.equal(seen.size, 40)
+})
+
+test('pubsub: after its consumer closed, a taken delivery keeps its lease by unary ModifyAckDeadline and acks', {
+  skip,
+}, async (t) => {
+  const queue = new PubSubQueue(
+    { autoCreate: true, topicPrefix: prefix, leaseMs: 10_000 },
+    { logger: testLogger },
+  )
+  t.after(() => queue.close())
+  const name = 'afterclose'
+  await queue.ensureQueue(name)
+  const readable = deferred()
+  const consumer = queue.consume(name, {
+    prefetch: 1,
+    maxLeaseMs: 60_000,
+    onReadable: () => readable.resolve(),
+  })
+  await queue.send(name, createEnvelope({ type: 'x', payload: {}, maxAttempts: 5, now: Date.now() }))
+  await readable.promise
+  const [delivery] = consumer.take(1)
+  await consumer.close() // the stream is gone; the job would still be running
+  const before = delivery!.leaseExpiresAt
+  await delivery!.extendLease(20_000)
+  assert.ok(delivery!.leaseExpiresAt > before)
+  await delivery!.ack()
+  // Nothing comes back: a fresh consumer sees no message.
+  const again = queue.consume(name, { prefetch: 1, onReadable: () => {} })
+  t.after(() => again.close())
+  await new Promise((resolve) => setTimeout(resolve, 1_500))
+  assert.deepEqual(again.take(1), [])
 })
