@@ -106,6 +106,11 @@ export const ConfigSchema = Type.Object({
       SqsOptionsSchema.properties.maxReceiveCount,
       "RedrivePolicy maxReceiveCount for queues Conveyor creates (keep it above every job's maxAttempts).",
     ),
+    requestTimeoutMs: env(
+      'SQS_REQUEST_TIMEOUT_MS',
+      SqsOptionsSchema.properties.requestTimeoutMs,
+      'Deadline of every SQS call (the long poll gets its wait on top): a stalled SQS is a 503 within it.',
+    ),
     claimCheckBytes: env(
       'SQS_CLAIM_CHECK_BYTES',
       SqsOptionsSchema.properties.claimCheckBytes,
@@ -132,6 +137,11 @@ export const ConfigSchema = Type.Object({
       'PUBSUB_AUTO_CREATE',
       PubSubOptionsSchema.properties.autoCreate,
       'Create missing topics and subscriptions on first use.',
+    ),
+    requestTimeoutMs: env(
+      'PUBSUB_REQUEST_TIMEOUT_MS',
+      PubSubOptionsSchema.properties.requestTimeoutMs,
+      'Deadline of a send and of the calls Conveyor makes itself: a stalled Pub/Sub is a 503 within it.',
     ),
     maxDeliveryAttempts: env(
       'PUBSUB_MAX_DELIVERY_ATTEMPTS',

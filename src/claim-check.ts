@@ -1,5 +1,5 @@
 import { text } from 'node:stream/consumers'
-import { ConveyorError } from './errors.ts'
+import { ClaimCheckMissingError, ConveyorError, ObjectNotFoundError } from './errors.ts'
 import type { ObjectStore } from './storage/object-store.ts'
 
 const MARKER = '{"conveyorClaimCheck":'
@@ -44,7 +44,10 @@ export class ClaimCheck {
     return { body: JSON.stringify({ conveyorClaimCheck: { key, bytes } }), key }
   }
 
-  /** The real body, and the key when it came from the store. */
+  /**
+   * The real body, and the key when it came from the store. Rejects with ClaimCheckMissingError when the
+   * object is gone (the message can never run: dead-letter it); other errors are transient.
+   */
   async unwrap(wire: string): Promise<{ body: string; key?: string }> {
     if (!wire.startsWith(MARKER)) return { body: wire }
     const { key } = (JSON.parse(wire) as { conveyorClaimCheck: { key: string } }).conveyorClaimCheck
@@ -54,7 +57,16 @@ export class ClaimCheck {
         `message body is in the object store at "${key}" but no store is configured`,
       )
     }
-    return { body: await text(await this.#store.get(key)), key }
+    try {
+      return { body: await text(await this.#store.get(key)), key }
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) {
+        // Keys are `<prefix><queue>/<message id>.json` (see wrap): the id names the lost message.
+        const messageId = /([^/]+)\.json$/.exec(key)?.[1]
+        throw new ClaimCheckMissingError(key, { cause: err, ...(messageId ? { messageId } : {}) })
+      }
+      throw err
+    }
   }
 
   /** Removes a stored body once its message is done with. */

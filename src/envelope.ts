@@ -17,8 +17,9 @@ export interface Envelope<P = unknown> {
   /** JSON payload, validated against the job type's schema before the handler sees it. */
   payload: P
   /**
-   * The 1-based attempt number of this copy's first delivery. Adapters add the provider's own delivery
-   * count on top, so a copy re-sent for a long delay carries the attempts already spent.
+   * The 1-based attempt (handler run) number of this copy's first delivery. Adapters add the provider's
+   * own delivery count on top, so a copy re-sent for a long delay, a retry-after or a hand-back carries
+   * the runs already spent (a hand-back of a delivery that never ran keeps its number).
    */
   attempt: number
   /** Attempts allowed before the message is dead-lettered. */
@@ -49,6 +50,8 @@ export type DeadLetterCode =
   | 'invalid_payload'
   | 'unknown_type'
   | 'malformed'
+  /** A claim-checked body whose object is gone from the store. */
+  | 'claim_check_missing'
   /** Moved by the backend's own safety net (an SQS RedrivePolicy, a Pub/Sub dead-letter policy). */
   | 'receive_limit'
 

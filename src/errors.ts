@@ -158,12 +158,30 @@ export class SendBatchError extends ConveyorError {
 }
 
 /**
- * The delivery's lease ran out before it was settled and the message may already be with another
- * consumer; the settlement did nothing. At-least-once: the message runs again.
+ * The delivery's lease is gone (it ran out, an extension was refused, the receipt is stale) and the
+ * message may already be with another consumer. A handler's AbortSignal fires with it; a settlement that
+ * rejects with it did not take effect (or cannot be known to have). At-least-once: the message runs again.
  */
 export class LeaseLostError extends ConveyorError {
-  constructor(messageId: string) {
-    super('LEASE_LOST', `lease on message ${messageId} expired before it was settled`, { messageId })
+  constructor(
+    messageId: string,
+    detail = 'expired before it was settled',
+    options: ConveyorErrorOptions = {},
+  ) {
+    super('LEASE_LOST', `lease on message ${messageId} lost: ${detail}`, { ...options, messageId })
+  }
+}
+
+/** A claim-checked message whose body is no longer in the object store: it can never run. */
+export class ClaimCheckMissingError extends ConveyorError {
+  readonly key: string
+  constructor(key: string, options: ConveyorErrorOptions = {}) {
+    super(
+      'CLAIM_CHECK_MISSING',
+      `the claim-checked body at "${key}" is missing from the object store`,
+      options,
+    )
+    this.key = key
   }
 }
 

@@ -17,9 +17,12 @@ export class JobRun implements JobContext {
   #controller: AbortController | undefined
   #abortReason: unknown
   #log: Logger | undefined
+  /**
+   * Which handler run of this job this is (1-based), fixed when it starts: the delivery's count, which
+   * leaves out deliveries released unrun. Retries, backoff and maxAttempts go by it.
+   */
+  readonly attempt: number
   timeout: Deadline<JobRun> | undefined
-  /** When the delivery's lease was last granted or extended (starts at the run's start). */
-  leasedAt: number
   /** The worker has settled this attempt (success, failure, timeout or hand-back); it holds no slot. */
   finished = false
   /** Timed out while the handler kept running. */
@@ -31,7 +34,7 @@ export class JobRun implements JobContext {
     this.job = job
     this.#parentLog = log
     this.startedAt = startedAt
-    this.leasedAt = startedAt
+    this.attempt = delivery.attempt
   }
 
   get id(): string {
@@ -42,9 +45,6 @@ export class JobRun implements JobContext {
   }
   get queue(): string {
     return this.delivery.queue
-  }
-  get attempt(): number {
-    return this.delivery.attempt
   }
   get maxAttempts(): number {
     return this.envelope.maxAttempts

@@ -10,10 +10,18 @@ export interface JobContext {
   readonly id: string
   readonly type: string
   readonly queue: string
-  /** 1-based. */
+  /**
+   * 1-based: this is the handler's n-th run for this message. Earlier runs that failed, timed out or
+   * crashed count; deliveries that never reached a handler (released unrun) do not, where the backend
+   * lets the worker tell. The job is dead-lettered when a run with attempt >= maxAttempts fails.
+   */
   readonly attempt: number
   readonly maxAttempts: number
-  /** Aborted when the job times out or the worker stops; pass it to fetch, streams, SDK calls. */
+  /**
+   * Aborted when the job times out (JobTimeoutError), the worker stops (WorkerStoppingError) or the lease
+   * is lost (LeaseLostError: another worker may run it now; stop and settle nothing). Pass it to fetch,
+   * streams, SDK calls.
+   */
   readonly signal: AbortSignal
   /** A pino child logger bound to jobId, type and attempt. */
   readonly log: Logger

@@ -70,6 +70,7 @@ try {
 }
 for (const job of handlers.jobs) registry.register(job)
 const stops: (() => Promise<unknown>)[] = []
+let worker: Worker | undefined
 
 // Signals are handled from here on; a stop that arrives during start-up waits for it to finish.
 const started = Promise.withResolvers<void>()
@@ -115,6 +116,23 @@ if (queue.driver === 'memory') {
     log.warn({ exports: failed }, 'exports interrupted by the last stop (memory queue) are marked failed')
 }
 
+if (role === 'worker' || role === 'all') {
+  worker = new Worker({
+    queue,
+    jobs: registry,
+    logger: log,
+    metrics,
+    concurrency: config.worker.concurrency,
+    leaseMs: config.worker.leaseMs,
+    shutdownGraceMs: config.worker.shutdownGraceMs,
+    weights: parseWeights(config.worker.weights),
+  }).start()
+  const scheduler = new Scheduler({ producer, logger: log, schedules: handlers.schedules }).start()
+  stops.push(async () => scheduler.stop())
+  const running = worker
+  stops.push(() => running.stop())
+}
+
 if (role === 'api' || role === 'all') {
   const outbox = mailer instanceof OutboxMailer && config.app.env !== 'production' ? mailer : undefined
   const app = await buildApp({
@@ -124,6 +142,7 @@ if (role === 'api' || role === 'all') {
       producer,
       metrics,
       readinessQueue: 'default',
+      ...(worker ? { worker } : {}),
       exports: handlers.exports,
       schedules: handlers.schedules,
       ...(outbox ? { outbox } : {}),
@@ -144,7 +163,7 @@ if (role === 'api' || role === 'all') {
       fail(`cannot listen on ${config.app.host}:${config.app.port} (${code}): check HOST and PORT`)
     throw err
   }
-  stops.push(() => app.close())
+  stops.unshift(() => app.close())
   log.info({ url, driver: queue.driver, role }, 'Conveyor API listening')
   const links =
     `Queues and dead letters: ${url}/dashboard    API description: ${url}/openapi.json\n` +
@@ -174,22 +193,6 @@ if (role === 'api' || role === 'all') {
         links,
     )
   }
-}
-
-if (role === 'worker' || role === 'all') {
-  const worker = new Worker({
-    queue,
-    jobs: registry,
-    logger: log,
-    metrics,
-    concurrency: config.worker.concurrency,
-    leaseMs: config.worker.leaseMs,
-    shutdownGraceMs: config.worker.shutdownGraceMs,
-    weights: parseWeights(config.worker.weights),
-  }).start()
-  const scheduler = new Scheduler({ producer, logger: log, schedules: handlers.schedules }).start()
-  stops.push(async () => scheduler.stop())
-  stops.push(() => worker.stop())
 }
 
 log.info({ driver: queue.driver, role }, 'Conveyor is running; Ctrl-C to stop')

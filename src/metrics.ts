@@ -28,6 +28,8 @@ export class Metrics {
   readonly settleErrors: Counter<'queue'>
   /** Finished attempts per minute over the last hour, in this process (the dashboard's chart). */
   readonly throughput = new Throughput()
+  readonly leaseLost: Counter<'queue'>
+  readonly duplicates: Counter<'queue'>
   readonly #watched = new Map<string, Queue>()
   readonly #workers = new Set<WorkerGauges>()
   readonly #series = new Map<string, Map<string, JobSeries>>()
@@ -90,6 +92,18 @@ export class Metrics {
     this.settleErrors = new Counter({
       name: 'conveyor_settle_errors_total',
       help: 'Acks, retries or dead-letters the backend refused (the message will be redelivered).',
+      labelNames: ['queue'],
+      registers: [registry],
+    })
+    this.leaseLost = new Counter({
+      name: 'conveyor_leases_lost_total',
+      help: 'Deliveries whose lease was lost (extension refused, receipt stale, lease ran out): the handler was aborted or never started, and nothing was acked.',
+      labelNames: ['queue'],
+      registers: [registry],
+    })
+    this.duplicates = new Counter({
+      name: 'conveyor_duplicate_deliveries_total',
+      help: 'Deliveries of a message already running in this worker: not started a second time.',
       labelNames: ['queue'],
       registers: [registry],
     })

@@ -1,5 +1,5 @@
 import type { DeadLetterInfo, DeadLetterReason, Envelope } from './envelope.ts'
-import type { MalformedMessageError } from './errors.ts'
+import type { ConveyorError } from './errors.ts'
 
 /**
  * The contract every backend (memory, SQS, Pub/Sub) implements.
@@ -10,6 +10,21 @@ import type { MalformedMessageError } from './errors.ts'
  *
  * Queue names are logical (`emails`, `default`); an adapter maps them to its own resources and gives
  * each queue a dead-letter queue (`<name>-dlq`).
+ *
+ * Lease rules (every adapter keeps them; the conformance suite checks them):
+ * - A received delivery is leased: invisible to other consumers until `leaseExpiresAt`. The adapter
+ *   knows or estimates that instant (from when the receive answered); the worker keeps a margin.
+ * - `take()` never hands out a delivery whose lease has run out. A consumer that buffers keeps the
+ *   leases of buffered deliveries alive (or releases them before they end), and drops one found expired
+ *   all the same, unrun.
+ * - The lease and any extension budget count from when the handler starts (the worker extends a lease
+ *   that is not full when it starts), never from receipt.
+ * - A lease is lost when an extension is refused, when the backend reports the receipt stale, or when
+ *   `leaseExpiresAt` passes without a successful extension. The Worker then aborts the handler with
+ *   LeaseLostError and settles nothing: the message is someone else's now.
+ * - A settlement (ack, retry, deadLetter, release) on a lost lease rejects with LeaseLostError; it is
+ *   never reported as success. A settlement that fails for another reason (an outage) leaves the
+ *   delivery unsettled, so the caller may try it again while the lease holds.
  */
 export interface Queue {
   /** `memory`, `sqs` or `pubsub`. */
@@ -71,8 +86,9 @@ export interface ConsumeOptions {
    */
   leaseMs?: number
   /**
-   * The longest a delivery may stay leased while it runs (the longest job timeout, plus margin). Backends
-   * whose client extends leases by itself (Pub/Sub) extend up to this; others ignore it. Default: leaseMs.
+   * The longest a delivery may stay leased while it runs, counted from when it is taken (the longest job
+   * timeout, plus margin). Backends whose client extends leases by itself (Pub/Sub) keep extending up to
+   * this after take; others ignore it. Default: leaseMs.
    */
   maxLeaseMs?: number
   /** Called whenever `take` may return something it could not before. Must be cheap; must not throw. */
@@ -85,36 +101,65 @@ export interface ConsumeOptions {
  */
 export interface Consumer {
   readonly queue: string
-  /** Takes up to `max` deliveries available now. Never waits. The caller must settle each one. */
+  /**
+   * Takes up to `max` deliveries available now, each with its lease still running. Never waits. The
+   * caller must settle (or release) each one.
+   */
   take(max: number): Delivery[]
   /**
-   * Stops receiving. Deliveries received but not yet taken are handed back at once; taken ones stay
-   * valid to settle until the Queue itself closes.
+   * Whether the consumer is receiving: started and not failing (a subscription that is missing, a
+   * backend that cannot be reached). Readiness checks report a consumer that is not.
+   */
+  readonly consuming: boolean
+  /**
+   * Stops receiving. Everything received but not yet taken (the consumer's buffer, and what its client
+   * library holds) is handed back at once, without spending an attempt where the backend allows (see
+   * Delivery.release); taken ones stay leased and valid to settle until the Queue itself closes.
    */
   close(): Promise<void>
 }
 
 /**
- * One received message. Exactly one of ack / retry / deadLetter settles it; a second settlement rejects
- * with AlreadySettledError. `extendLease` may be called any number of times before that.
+ * One received message. Exactly one of ack / retry / deadLetter / release settles it; a second
+ * settlement rejects with AlreadySettledError, except after a settlement that failed without losing the
+ * lease (an outage), which may be tried again. `extendLease` may be called any number of times before.
  */
 export interface Delivery {
   /** The envelope id, or the provider's id when the body could not be decoded. */
   readonly id: string
   readonly queue: string
-  /** 1-based; counts every delivery of this message, including ones that crashed or timed out. */
+  /**
+   * 1-based: which handler run of this message this delivery is. Runs that failed, timed out or crashed
+   * count; deliveries released unrun (`release()`, buffer hand-backs, shutdown before start) do not where
+   * the adapter can tell. After a crash the broker's count may include deliveries that never reached a
+   * handler (a client that held a backlog when it died); `maxAttempts` compares against this number.
+   */
   readonly attempt: number
+  /** Epoch ms (adapter's clock) when the lease runs out unless extended; see the lease rules above. */
+  readonly leaseExpiresAt: number
   /** The decoded envelope; undefined when the body is not one (see `malformed`). */
   readonly envelope: Envelope | undefined
-  /** Why the body could not be decoded; the worker dead-letters such deliveries. */
-  readonly malformed: MalformedMessageError | undefined
+  /**
+   * Why the message can never run: a body that is not an envelope (MalformedMessageError), a
+   * claim-checked body whose object is gone (ClaimCheckMissingError). The worker dead-letters it at once.
+   */
+  readonly malformed: ConveyorError | undefined
   /** Done: remove the message for good. */
   ack(): Promise<void>
   /** Deliver again after `delayMs` (0 = as soon as possible, e.g. handing back on shutdown). */
   retry(delayMs: number): Promise<void>
   /** Move to the queue's dead-letter queue, recording why. */
   deadLetter(reason: DeadLetterReason): Promise<void>
-  /** Keep the lease for `ms` more from now, so a long job is not redelivered while it runs. */
+  /**
+   * Hand back unrun (buffer hand-backs, a duplicate, shutdown before start): delivered again as soon as
+   * possible, and the attempt it would have been is not spent where the backend allows (a copy carrying
+   * the same attempt replaces it).
+   */
+  release(): Promise<void>
+  /**
+   * Keep the lease for `ms` more from now, so a long job is not redelivered while it runs. Rejects with
+   * LeaseLostError when the lease is gone; other rejections are transient (try again).
+   */
   extendLease(ms: number): Promise<void>
 }
 

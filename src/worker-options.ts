@@ -14,8 +14,9 @@ export const WorkerSettingsSchema = Type.Object(
     /** Deliveries each queue's consumer may hold before they run. Default: the concurrency. */
     prefetch: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     /**
-     * Lease (visibility timeout) per delivery. A job still running at half of it has its lease extended
-     * by this much again, until it settles or times out. Default 30000 ms.
+     * Lease (visibility timeout) per delivery. A job whose lease has less than 2/3 of this left (at its
+     * start too) has it extended by this much again, until it settles or times out; a lease that cannot
+     * be extended before the last sixth is lost and the handler aborted with LeaseLostError. Default 30000 ms.
      */
     leaseMs: Type.Integer({ minimum: 100, default: 30_000 }),
     /** On stop, how long running jobs may finish before they are aborted and handed back. Default 30000 ms. */
@@ -45,13 +46,16 @@ export interface WorkerOptions extends Partial<WorkerSettings> {
   random?: () => number
 }
 
-/** What happened to one attempt. `released` = handed back unfinished at shutdown. */
+/**
+ * What happened to one attempt. `released` = handed back unfinished at shutdown; `lease_lost` = the
+ * lease was lost (the handler was aborted, or the delivery never started) and nothing was settled.
+ */
 export interface JobOutcomeEvent {
   id: string
   type: string | undefined
   queue: string
   attempt: number
-  outcome: 'success' | 'retry' | 'timeout' | 'dead_letter' | 'released'
+  outcome: 'success' | 'retry' | 'timeout' | 'dead_letter' | 'released' | 'lease_lost'
   /** Retry delay chosen, for `retry` and `timeout`. */
   retryInMs?: number
   /** Why, for `dead_letter`. */

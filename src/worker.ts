@@ -1,32 +1,29 @@
 import { backoffDelay } from './backoff.ts'
 import { type Clock, systemClock } from './clock.ts'
 import { DeadlineQueue } from './deadline-queue.ts'
+import { Dispatcher } from './dispatcher.ts'
 import type { DeadLetterCode } from './envelope.ts'
 import {
   describeError,
   InvalidPayloadError,
   JobTimeoutError,
+  type LeaseLostError,
   NonRetryableError,
   UnknownJobTypeError,
 } from './errors.ts'
 import { JobRun } from './job-run.ts'
+import { type LeaseHolder, LeaseKeeper } from './lease-keeper.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { Metrics } from './metrics.ts'
-import type { Consumer, Delivery, Queue } from './queue.ts'
+import type { Delivery, Queue } from './queue.ts'
 import { JobRegistry } from './registry.ts'
+import { Settler } from './settler.ts'
 import {
   type JobOutcomeEvent,
   type WorkerOptions,
   type WorkerSettings,
   workerSettings,
 } from './worker-options.ts'
-
-interface Source {
-  consumer: Consumer
-  weight: number
-  current: number
-  empty: boolean
-}
 
 /** Stops a job that was still running when the worker's grace period ended. */
 export class WorkerStoppingError extends Error {
@@ -36,7 +33,11 @@ export class WorkerStoppingError extends Error {
 /**
  * Runs jobs from one or more queues with one shared concurrency limit. Owns policy: dispatch by type,
  * payload validation, timeouts that abort the handler, backoff, attempts, dead-lettering, leases for
- * long jobs, graceful stop.
+ * long jobs (fencing a handler whose lease is lost), graceful stop.
+ *
+ * A message id runs at most once at a time in one worker: a second delivery of an id already running
+ * (its lease was lost, or it was sent twice) is held until the first run ends, then acked with it (the
+ * first succeeded) or released. `attempt` is the delivery's handler-run number (see Delivery.attempt).
  */
 export class Worker {
   readonly settings: WorkerSettings
@@ -47,18 +48,17 @@ export class Worker {
   readonly #clock: Clock
   readonly #random: () => number
   readonly #timeouts: DeadlineQueue<JobRun>
-  #leaseSweep: ReturnType<Clock['setTimer']> | undefined
-  readonly #runs = new Set<JobRun>()
+  readonly #leases: LeaseKeeper<LeaseHolder>
+  readonly #settler: Settler
+  /** Running jobs by message id. */
+  readonly #active = new Map<string, JobRun>()
+  /** Second deliveries of a message id that is running, waiting for that run to end. */
+  readonly #twins = new Map<string, LeaseHolder[]>()
   readonly #listeners: ((event: JobOutcomeEvent) => void)[] = []
-  #sources: Source[] = []
+  readonly #dispatch: Dispatcher
   #running = 0
   #abandoned = 0
-  #pendingSettles = 0
   #idleWaiters: (() => void)[] = []
-  #settledWaiters: (() => void)[] = []
-  #pumping = false
-  #pumpAgain = false
-  #pumpQueued = false
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
   #stopped: Promise<void> | undefined
 
@@ -72,6 +72,11 @@ export class Worker {
     this.#clock = clock ?? systemClock
     this.#random = random ?? Math.random
     this.#timeouts = new DeadlineQueue(this.#clock, (run) => this.#onTimeout(run))
+    const { leaseMs } = this.settings
+    this.#leases = new LeaseKeeper(this.#clock, leaseMs, this.#log, (h, err) => this.#leaseLost(h, err))
+    this.#settler = new Settler(this.#clock, this.#log, this.metrics, leaseMs / 6)
+    const freeSlots = () => (this.#state === 'running' ? this.settings.concurrency - this.#running : 0)
+    this.#dispatch = new Dispatcher(freeSlots, (delivery) => this.#start(delivery))
     this.metrics.trackWorker(this)
   }
 
@@ -83,6 +88,12 @@ export class Worker {
   /** Handlers that timed out and have not returned yet. */
   get abandoned(): number {
     return this.#abandoned
+  }
+
+  /** Queues whose consumer is not receiving (for readiness); empty when the worker is not running. */
+  get notConsuming(): string[] {
+    if (this.#state !== 'running') return []
+    return this.#dispatch.consumers.filter((c) => !c.consuming).map((c) => c.queue)
   }
 
   /** The queues this worker consumes, with their weights. */
@@ -106,25 +117,22 @@ export class Worker {
     this.#state = 'running'
     const prefetch = this.settings.prefetch ?? this.settings.concurrency
     for (const [name, weight] of Object.entries(this.queues)) {
-      const source: Source = { weight, current: 0, empty: false, consumer: undefined as unknown as Consumer }
       const longestJobMs = Math.max(
         0,
         ...[...this.registry].filter((j) => j.queue === name).map((j) => j.timeoutMs),
       )
-      source.consumer = this.#queue.consume(name, {
-        prefetch,
-        leaseMs: this.settings.leaseMs,
-        maxLeaseMs: longestJobMs + this.settings.leaseMs,
-        onReadable: () => {
-          source.empty = false
-          this.#schedulePump()
-        },
-      })
+      this.#dispatch.add(weight, (onReadable) =>
+        this.#queue.consume(name, {
+          prefetch,
+          leaseMs: this.settings.leaseMs,
+          maxLeaseMs: longestJobMs + this.settings.leaseMs,
+          onReadable,
+        }),
+      )
       this.metrics.watchQueue(this.#queue, name)
-      this.#sources.push(source)
     }
     this.#log.info({ queues: this.queues, concurrency: this.settings.concurrency }, 'worker started')
-    this.#schedulePump()
+    this.#dispatch.schedule()
     return this
   }
 
@@ -146,7 +154,7 @@ export class Worker {
     this.#log.info({ running: this.#running, graceMs }, 'worker stopping')
     // Consumers stop receiving while running jobs get their grace period. Hand-backs wait for both, so
     // no receive of ours is still under way to pick the handed-back messages up again.
-    const consumersClosed = Promise.all(this.#sources.map((s) => s.consumer.close()))
+    const consumersClosed = Promise.all(this.#dispatch.consumers.map((c) => c.close()))
     if (this.#running > 0) {
       let timer: ReturnType<Clock['setTimer']> | undefined
       await new Promise<void>((resolve) => {
@@ -156,81 +164,29 @@ export class Worker {
       if (timer) this.#clock.clearTimer(timer)
     }
     await consumersClosed
-    for (const run of [...this.#runs]) {
-      run.abort(new WorkerStoppingError('worker stopped before the job finished'))
-      this.#finish(run)
-      this.#settle(run.delivery, run.delivery.retry(0))
-      this.#emit(run.delivery, run.type, 'released')
-      run.log.warn('job handed back unfinished at shutdown')
-    }
-    if (this.#pendingSettles > 0) await new Promise<void>((resolve) => this.#settledWaiters.push(resolve))
+    for (const run of [...this.#active.values()]) this.#handBack(run)
+    await this.#settler.idle()
     this.#timeouts.clear()
-    if (this.#leaseSweep) this.#clock.clearTimer(this.#leaseSweep)
+    this.#leases.clear()
     this.#state = 'stopped'
     this.#log.info('worker stopped')
   }
 
-  #schedulePump(): void {
-    if (this.#pumpQueued) return
-    this.#pumpQueued = true
-    queueMicrotask(() => {
-      this.#pumpQueued = false
-      this.#pump()
-    })
-  }
-
-  #pump(): void {
-    if (this.#pumping) {
-      this.#pumpAgain = true
-      return
-    }
-    this.#pumping = true
-    try {
-      do {
-        this.#pumpAgain = false
-        this.#fill()
-      } while (this.#pumpAgain)
-    } finally {
-      this.#pumping = false
-    }
-  }
-
-  /** Takes deliveries until every slot is busy or no queue has any, choosing queues by smooth weighted round robin. */
-  #fill(): void {
-    const limit = this.settings.concurrency
-    const sources = this.#sources
-    if (sources.length === 1) {
-      const only = sources[0]!
-      while (this.#state === 'running' && this.#running < limit && !only.empty) {
-        const want = limit - this.#running
-        const batch = only.consumer.take(want)
-        if (batch.length < want) only.empty = true
-        for (const d of batch) this.#start(d)
-      }
-      return
-    }
-    while (this.#state === 'running' && this.#running < limit) {
-      let pick: Source | undefined
-      let total = 0
-      for (const s of sources) {
-        if (s.empty) continue
-        s.current += s.weight
-        total += s.weight
-        if (!pick || s.current > pick.current) pick = s
-      }
-      if (!pick) return
-      pick.current -= total
-      const [delivery] = pick.consumer.take(1)
-      if (delivery) this.#start(delivery)
-      else pick.empty = true
-    }
-  }
-
   #start(delivery: Delivery): void {
     this.#running++
+    if (delivery.leaseExpiresAt - this.#clock.now() < this.#leases.marginMs) {
+      this.#expired(delivery)
+      return
+    }
+    if (this.#active.has(delivery.id)) {
+      this.#holdTwin(delivery)
+      return
+    }
     const envelope = delivery.envelope
     if (!envelope) {
-      this.#reject(delivery, undefined, 'malformed', delivery.malformed!)
+      const err = delivery.malformed!
+      const code = err.code === 'CLAIM_CHECK_MISSING' ? 'claim_check_missing' : 'malformed'
+      this.#reject(delivery, undefined, code, err)
       return
     }
     const job = this.registry.get(envelope.type)
@@ -247,9 +203,9 @@ export class Worker {
     }
     const now = this.#clock.now()
     const run = new JobRun(delivery, envelope, job, this.#log, now)
-    this.#runs.add(run)
+    this.#active.set(run.id, run)
     run.timeout = this.#timeouts.schedule(now + job.timeoutMs, run)
-    this.#leaseSweep ??= this.#clock.setTimer(() => this.#sweepLeases(), this.settings.leaseMs / 6)
+    this.#leases.add(run) // a lease aged in a buffer is extended now: the lease counts from the start
     let result: unknown
     try {
       result = job.handle(envelope.payload, run)
@@ -268,7 +224,8 @@ export class Worker {
   /** Dead-letters a delivery that can never run: it is not an envelope, its type is unknown, or its payload is invalid. */
   #reject(delivery: Delivery, type: string | undefined, code: DeadLetterCode, err: Error): void {
     this.#running--
-    this.#settle(delivery, delivery.deadLetter({ code, message: err.message, error: describeError(err) }))
+    const reason = { code, message: err.message, error: describeError(err) }
+    this.#settler.settle(delivery, () => delivery.deadLetter(reason))
     this.metrics.series(delivery.queue, type ?? 'unknown').record('dead_letter', 0)
     this.#log.error(
       { jobId: delivery.id, type, queue: delivery.queue, attempt: delivery.attempt, err, code },
@@ -283,8 +240,8 @@ export class Worker {
       this.#returnedLate(run)
       return
     }
-    this.#finish(run)
-    this.#settle(run.delivery, run.delivery.ack())
+    this.#finish(run, true)
+    this.#settler.settle(run.delivery, () => run.delivery.ack())
     const durationMs = this.#record(run, 'success')
     if (this.#log.isLevelEnabled('info')) run.log.info({ durationMs, outcome: 'success' }, 'job succeeded')
     this.#emit(run.delivery, run.type, 'success')
@@ -301,22 +258,23 @@ export class Worker {
     const code: DeadLetterCode | undefined =
       err instanceof NonRetryableError
         ? 'non_retryable'
-        : delivery.attempt >= run.maxAttempts
+        : run.attempt >= run.maxAttempts
           ? 'max_attempts'
           : undefined
     if (code) {
       // The code already says "non-retryable" and `error` carries the class: the message says the rest once.
       const text = (err as Error)?.message ?? String(err)
       const message =
-        code === 'non_retryable' ? text : `failed ${delivery.attempt} of ${run.maxAttempts} attempts: ${text}`
-      this.#settle(delivery, delivery.deadLetter({ code, message, error: describeError(err) }))
+        code === 'non_retryable' ? text : `failed ${run.attempt} of ${run.maxAttempts} attempts: ${text}`
+      const reason = { code, message, error: describeError(err) }
+      this.#settler.settle(delivery, () => delivery.deadLetter(reason))
       const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')
       this.#emit(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
     } else {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
-      const retryInMs = backoffDelay(delivery.attempt, job.backoff, this.#random)
-      this.#settle(delivery, delivery.retry(retryInMs))
+      const retryInMs = backoffDelay(run.attempt, job.backoff, this.#random)
+      this.#settler.settle(delivery, () => delivery.retry(retryInMs))
       const durationMs = this.#record(run, outcome)
       run.log.warn({ err, durationMs, outcome, retryInMs }, 'job failed; will retry')
       this.#emit(delivery, job.type, outcome, { retryInMs, error: err })
@@ -333,23 +291,60 @@ export class Worker {
     this.#failed(run, err)
   }
 
-  /**
-   * Keeps long jobs' leases: every leaseMs/6 while jobs run, any job whose lease was last granted
-   * leaseMs/3 ago or more gets leaseMs again. One timer for all jobs, none for jobs that finish quickly.
-   */
-  #sweepLeases(): void {
-    this.#leaseSweep = undefined
-    if (this.#runs.size === 0) return
-    const { leaseMs } = this.settings
-    const now = this.#clock.now()
-    for (const run of this.#runs) {
-      if (now - run.leasedAt < leaseMs / 3) continue
-      run.leasedAt = now
-      run.delivery
-        .extendLease(leaseMs)
-        .catch((err: unknown) => run.log.warn({ err }, 'could not extend lease'))
+  /** The lease of a running job (or of a held twin) is gone: abort the handler, settle nothing. */
+  #leaseLost(holder: LeaseHolder, err: LeaseLostError): void {
+    const { delivery } = holder
+    this.metrics.leaseLost.inc({ queue: delivery.queue })
+    if (!(holder instanceof JobRun)) {
+      const twins = this.#twins.get(delivery.id)
+      const at = twins?.indexOf(holder) ?? -1
+      if (at >= 0) twins!.splice(at, 1)
+      return
     }
-    this.#leaseSweep = this.#clock.setTimer(() => this.#sweepLeases(), leaseMs / 6)
+    if (holder.finished) return
+    holder.abort(err)
+    holder.abandoned = true
+    this.#abandoned++
+    this.#finish(holder)
+    holder.log.warn({ err }, 'lease lost; handler aborted, nothing acked (the message runs again)')
+    this.#emit(delivery, holder.type, 'lease_lost', { error: err })
+    this.#afterSlotFreed()
+  }
+
+  /** A delivery whose lease ran out (or nearly) before it could start: not run. */
+  #expired(delivery: Delivery): void {
+    this.#running--
+    this.metrics.leaseLost.inc({ queue: delivery.queue })
+    // Still ours for a moment: hand it back unrun. Already gone: someone else has it; leave it.
+    if (delivery.leaseExpiresAt > this.#clock.now()) this.#settler.settle(delivery, () => delivery.release())
+    this.#log.warn({ jobId: delivery.id, queue: delivery.queue }, 'delivery not started: its lease ran out')
+    this.#emit(delivery, delivery.envelope?.type, 'lease_lost')
+    this.#afterSlotFreed()
+  }
+
+  /** A second delivery of a message running here: held, then settled with the first run's outcome. */
+  #holdTwin(delivery: Delivery): void {
+    this.#running--
+    this.metrics.duplicates.inc({ queue: delivery.queue })
+    const twin: LeaseHolder = { delivery }
+    const twins = this.#twins.get(delivery.id)
+    if (twins) twins.push(twin)
+    else this.#twins.set(delivery.id, [twin])
+    this.#leases.add(twin)
+    this.#log.warn(
+      { jobId: delivery.id, queue: delivery.queue },
+      'message already running here; not started twice',
+    )
+    this.#afterSlotFreed()
+  }
+
+  /** Shutdown: abort a job still running after the grace period and hand it back for redelivery. */
+  #handBack(run: JobRun): void {
+    run.abort(new WorkerStoppingError('worker stopped before the job finished'))
+    this.#finish(run)
+    this.#settler.settle(run.delivery, () => run.delivery.retry(0))
+    this.#emit(run.delivery, run.type, 'released')
+    run.log.warn('job handed back unfinished at shutdown')
   }
 
   /** A handler that timed out (or was handed back) has finally returned; its result is ignored. */
@@ -359,11 +354,21 @@ export class Worker {
     this.#abandoned--
   }
 
-  #finish(run: JobRun): void {
+  /** The run holds no slot any more; twins held for it are acked (it succeeded) or released. */
+  #finish(run: JobRun, succeeded = false): void {
     run.finished = true
-    this.#runs.delete(run)
+    this.#active.delete(run.id)
+    this.#leases.delete(run)
     this.#running--
     if (run.timeout) this.#timeouts.cancel(run.timeout)
+    const twins = this.#twins.get(run.id)
+    if (!twins) return
+    this.#twins.delete(run.id)
+    for (const twin of twins) {
+      const { delivery } = twin
+      this.#leases.delete(twin)
+      this.#settler.settle(delivery, succeeded ? () => delivery.ack() : () => delivery.release())
+    }
   }
 
   /** Counts the attempt in the metrics; returns how long it ran, in ms. */
@@ -373,38 +378,14 @@ export class Worker {
     return durationMs
   }
 
-  #settle(delivery: Delivery, settlement: Promise<void>): void {
-    this.#pendingSettles++
-    settlement.then(this.#onSettled, (err: unknown) => this.#onSettleFailed(delivery, err))
-  }
-
-  readonly #onSettled = (): void => this.#settleDone()
-
-  #onSettleFailed(delivery: Delivery, err: unknown): void {
-    this.metrics.settleErrors.inc({ queue: delivery.queue })
-    this.#log.warn(
-      { jobId: delivery.id, queue: delivery.queue, err },
-      'settlement failed; the message will be redelivered',
-    )
-    this.#settleDone()
-  }
-
-  #settleDone(): void {
-    this.#pendingSettles--
-    this.#wakeIdle()
-  }
-
   #afterSlotFreed(): void {
     this.#wakeIdle()
-    if (this.#state === 'running') this.#pump()
+    if (this.#state === 'running') this.#dispatch.pump()
   }
 
   #wakeIdle(): void {
     if (this.#running === 0 && this.#idleWaiters.length > 0)
       for (const wake of this.#idleWaiters.splice(0)) wake()
-    if (this.#pendingSettles === 0 && this.#settledWaiters.length > 0) {
-      for (const wake of this.#settledWaiters.splice(0)) wake()
-    }
   }
 
   #emit(

@@ -13,8 +13,8 @@ import type { Queue } from '../src/queue.ts'
 import { JobRegistry } from '../src/registry.ts'
 import { JobOutcomes } from '../src/testing.ts'
 import { Worker } from '../src/worker.ts'
-import { testLogger } from './support/async.ts'
-import { useLocalAwsEnvironment } from './support/emulators.ts'
+import { eventually, testLogger } from './support/async.ts'
+import { startFauxqs, startOutageProxy, useLocalAwsEnvironment } from './support/emulators.ts'
 
 const SECRET = 'test-secret-that-is-long-enough-for-hs256'
 const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 60_000 })
@@ -28,7 +28,10 @@ const greet = defineJob({
 })
 const internal = defineJob({ type: 'test.internal', schema: Type.Object({}), handle: () => {} })
 
-async function appWith(queue: Queue, options: { rateLimitPerMinute?: number } = {}) {
+async function appWith(
+  queue: Queue,
+  { worker, ...options }: { rateLimitPerMinute?: number; worker?: Worker } = {},
+) {
   const registry = new JobRegistry([greet, internal])
   const metrics = new Metrics()
   const app = await buildApp({
@@ -38,6 +41,7 @@ async function appWith(queue: Queue, options: { rateLimitPerMinute?: number } = 
       metrics,
       producer: new Producer({ queue, registry, metrics }),
       readinessQueue: 'default',
+      ...(worker ? { worker } : {}),
     },
     jwtSecret: SECRET,
     logger: testLogger,
@@ -194,6 +198,60 @@ test('http: an unreachable queue is a 503, and readyz says so', async (t) => {
   assert.equal(res.headers['retry-after'], '5')
   assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503)
   assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
+})
+
+test('http: a stalled queue (connections accepted, nothing answered) is a 503 with Retry-After within seconds, and readyz says so', async (t) => {
+  const fauxqs = await startFauxqs()
+  const proxy = await startOutageProxy(fauxqs.port)
+  const queue = new SqsQueue(
+    { endpoint: proxy.endpoint, autoCreate: true, requestTimeoutMs: 1_000 },
+    { logger: testLogger },
+  )
+  const { app } = await appWith(queue)
+  t.after(async () => {
+    await proxy.restore()
+    await app.close()
+    await queue.close()
+    await proxy.stop()
+    await fauxqs.stop()
+  })
+  assert.equal((await postGreet(app)).statusCode, 202)
+  await proxy.stall()
+  const startedAt = Date.now()
+  const res = await postGreet(app)
+  const tookMs = Date.now() - startedAt
+  assert.equal(res.statusCode, 503)
+  assert.equal(res.headers['retry-after'], '5')
+  assert.match((res.json() as { message: string }).message, /the queue is unavailable/)
+  assert.ok(tookMs < 3_000, `answered after ${tookMs} ms; the request deadline is 1000 ms`)
+  assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503)
+})
+
+test('http: readyz reports a worker that is not consuming', async (t) => {
+  useLocalAwsEnvironment()
+  const api = new MemoryQueue()
+  const unreachable = new SqsQueue(
+    { endpoint: 'http://127.0.0.1:9', autoCreate: true, requestTimeoutMs: 500 },
+    { logger: testLogger },
+  )
+  const worker = new Worker({ queue: unreachable, jobs: [greet], logger: testLogger }).start()
+  const { app } = await appWith(api, { worker })
+  t.after(async () => {
+    await app.close()
+    await worker.stop()
+    await unreachable.close()
+    await api.close()
+  })
+  const res = await eventually(async () => {
+    const r = await app.inject({ method: 'GET', url: '/readyz' })
+    return r.statusCode === 503 && r
+  }, 'readyz to report the worker')
+  assert.match((res.json() as { message: string }).message, /worker not consuming: default/)
+  const healthy = new Worker({ queue: api, jobs: [greet], logger: testLogger }).start()
+  t.after(() => healthy.stop())
+  const { app: ok } = await appWith(api, { worker: healthy })
+  t.after(() => ok.close())
+  assert.equal((await ok.inject({ method: 'GET', url: '/readyz' })).statusCode, 200)
 })
 
 test('http: requests are rate limited per user (429 with Retry-After); others are not affected', async (t) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import Type from 'typebox'
 import { SqsQueue } from '../adapters/sqs/index.ts'
 import type { Clock } from '../src/clock.ts'
@@ -8,9 +8,10 @@ import { createEnvelope } from '../src/envelope.ts'
 import { QueueUnavailableError } from '../src/errors.ts'
 import { defineJob } from '../src/job.ts'
 import { Producer } from '../src/producer.ts'
+import type { Delivery } from '../src/queue.ts'
 import { JobOutcomes } from '../src/testing.ts'
 import { Worker } from '../src/worker.ts'
-import { testLogger } from './support/async.ts'
+import { eventually, testLogger } from './support/async.ts'
 import { AwsTestBackend } from './support/aws.ts'
 import { startOutageProxy } from './support/emulators.ts'
 
@@ -178,6 +179,142 @@ test('sqs: consumers back off and recover when SQS goes away; sends fail clearly
   assert.equal(seen.size, 20)
   assert.ok(!seen.has(999))
 })
+
+test('sqs: a claim-checked message whose object is gone is dead-lettered at once, with its reason', async (t) => {
+  const queue = aws.createQueue()
+  t.after(() => queue.close())
+  const name = aws.name('lostclaim')
+  let runs = 0
+  const blob = defineJob({ type: 'test.blob', queue: name, schema: Blob, handle: () => void runs++ })
+  const sent = await new Producer({ queue }).enqueue(blob, { data: 'q'.repeat(300 * 1024) })
+  const stored = await aws.s3.send(
+    new ListObjectsV2Command({ Bucket: aws.bucket, Prefix: `claim-checks/${name}/` }),
+  )
+  await aws.s3.send(new DeleteObjectCommand({ Bucket: aws.bucket, Key: stored.Contents![0]!.Key! }))
+  const worker = new Worker({ queue, jobs: [blob], logger: testLogger })
+  const outcomes = new JobOutcomes(worker)
+  worker.start()
+  t.after(() => worker.stop())
+  const dead = await outcomes.waitFor(sent.id, 'dead_letter', 15_000)
+  assert.equal(dead.deadLetterCode, 'claim_check_missing')
+  assert.equal(dead.attempt, 1, 'on its first delivery, not after the receive limit')
+  const [letter] = await eventually(async () => {
+    const l = await queue.peekDeadLetters(name)
+    return l.length > 0 && l
+  }, 'the dead letter')
+  assert.equal(letter!.info.code, 'claim_check_missing')
+  assert.match(letter!.info.message, /missing from the object store/)
+  assert.equal(runs, 0)
+})
+
+test('sqs: an ack after the visibility timeout ran out is LeaseLostError, not success (a stale receipt deletes nothing)', async (t) => {
+  const queue = aws.createQueue({ waitTimeSeconds: 1 })
+  t.after(() => queue.close())
+  const name = aws.name('stale')
+  await queue.send(name, env({}))
+  const first = await takeOne(queue, name, 1_000)
+  await new Promise((resolve) => setTimeout(resolve, first.leaseExpiresAt - Date.now() + 100))
+  const second = await takeOne(queue, name, 30_000)
+  assert.equal(second.id, first.id)
+  await assert.rejects(first.ack(), { name: 'LeaseLostError', code: 'LEASE_LOST' })
+  // What the adapter relies on: SQS (and fauxqs) accept the stale delete silently and delete nothing.
+  assert.equal((await queue.stats(name)).inFlight, 1)
+  await second.ack()
+  await eventually(async () => {
+    const s = await queue.stats(name)
+    return s.ready === 0 && s.inFlight === 0
+  }, 'the fresh receipt to delete it')
+})
+
+test('sqs: an ack that fails in an outage is retried while the lease holds; the job runs once', async (t) => {
+  const proxy = await startOutageProxy(aws.emulator?.port ?? 0)
+  t.after(() => proxy.stop())
+  const queue = aws.createQueue({ endpoint: proxy.endpoint, waitTimeSeconds: 1, requestTimeoutMs: 1_000 })
+  t.after(() => queue.close())
+  const direct = aws.createQueue()
+  t.after(() => direct.close())
+  const name = aws.name('ackoutage')
+  let runs = 0
+  const job = defineJob({
+    type: 'test.ackoutage',
+    queue: name,
+    schema: Type.Object({}),
+    handle: async () => {
+      runs++
+      // The network goes away as the job finishes, for 1.5 s: its ack meets the outage.
+      await proxy.cut()
+      setTimeout(() => void proxy.restore(), 1_500)
+    },
+  })
+  const worker = new Worker({ queue, jobs: [job], logger: testLogger, leaseMs: 10_000 }).start()
+  t.after(() => worker.stop())
+  const outcomes = new JobOutcomes(worker)
+  const sent = await new Producer({ queue: direct }).enqueue(job, {})
+  await outcomes.waitFor(sent.id, 'success', 15_000)
+  await eventually(
+    async () => {
+      const s = await direct.stats(name)
+      return s.ready === 0 && s.inFlight === 0
+    },
+    'the retried ack to delete the message',
+    { timeoutMs: 9_000 }, // within the 10 s lease: a dropped ack would leave it in flight until then
+  )
+  assert.equal(runs, 1)
+  assert.doesNotMatch(
+    await worker.metrics.registry.getSingleMetricAsString('conveyor_settle_errors_total'),
+    /\} \d/,
+  )
+})
+
+test('sqs: with every slot busy on jobs three leases long, prefetched messages keep their leases: each job runs once', async (t) => {
+  const queue = aws.createQueue({ waitTimeSeconds: 1 })
+  t.after(() => queue.close())
+  const name = aws.name('longjobs')
+  const runs = new Map<number, number[]>()
+  const long = defineJob({
+    type: 'test.long',
+    queue: name,
+    schema: Type.Object({ n: Type.Integer() }),
+    timeoutMs: 10_000,
+    handle: async ({ n }, { attempt }) => {
+      runs.set(n, [...(runs.get(n) ?? []), attempt])
+      await new Promise((resolve) => setTimeout(resolve, 3_000)) // the job's own work: three leases
+    },
+  })
+  // Two slots, a prefetch of two more: two messages wait in the buffer while two jobs run.
+  const worker = new Worker({
+    queue,
+    jobs: [long],
+    concurrency: 2,
+    prefetch: 2,
+    leaseMs: 1_000,
+    logger: testLogger,
+  })
+  const outcomes = new JobOutcomes(worker)
+  const sent = await new Producer({ queue }).enqueueMany(
+    long,
+    Array.from({ length: 6 }, (_, n) => ({ n })),
+  )
+  worker.start()
+  t.after(() => worker.stop())
+  await Promise.all(sent.map((e) => outcomes.waitFor(e.id, 'success', 30_000)))
+  assert.deepEqual(
+    [...runs.entries()].sort(([a], [b]) => a - b),
+    Array.from({ length: 6 }, (_, n) => [n, [1]]),
+    'every job ran once, as attempt 1',
+  )
+  assert.ok(!outcomes.events.some((e) => e.outcome === 'lease_lost'))
+})
+
+/** Consumes `name` directly until one delivery arrives. */
+async function takeOne(queue: SqsQueue, name: string, leaseMs: number): Promise<Delivery> {
+  const consumer = queue.consume(name, { prefetch: 1, leaseMs, onReadable: () => {} })
+  try {
+    return await eventually(() => consumer.take(1)[0], 'a delivery', { timeoutMs: 10_000, everyMs: 20 })
+  } finally {
+    void consumer.close()
+  }
+}
 
 async function waitForCount(action: string, atLeast: number): Promise<void> {
   const { eventually } = await import('./support/async.ts')

@@ -3,13 +3,18 @@ import { test } from 'node:test'
 import Type from 'typebox'
 import { MemoryQueue } from '../adapters/memory/index.ts'
 import { backoffDelay } from '../src/backoff.ts'
-import { ConfigError, JobTimeoutError } from '../src/errors.ts'
+import { ManualClock, systemClock } from '../src/clock.ts'
+import { createEnvelope } from '../src/envelope.ts'
+import { ConfigError, JobTimeoutError, LeaseLostError } from '../src/errors.ts'
 import { defineJob } from '../src/job.ts'
+import { Metrics } from '../src/metrics.ts'
 import { Producer } from '../src/producer.ts'
 import { JobRegistry } from '../src/registry.ts'
+import { Settler } from '../src/settler.ts'
 import { JobOutcomes } from '../src/testing.ts'
 import { Worker } from '../src/worker.ts'
-import { deferred, testLogger } from './support/async.ts'
+import { deferred, eventually, testLogger } from './support/async.ts'
+import { withFailingExtensions } from './support/failing-extensions.ts'
 
 const Empty = Type.Object({})
 
@@ -167,4 +172,125 @@ test('backoff: full jitter stays within the exponential ceiling, capped', () => 
     const d = backoffDelay(attempt, b)
     assert.ok(d >= 0 && d <= 1000)
   }
+})
+
+test('worker: a second delivery of a message already running here is not started; it is acked when the first run succeeds', async (t) => {
+  const queue = new MemoryQueue()
+  t.after(() => queue.close())
+  const gate = deferred()
+  const started = deferred()
+  let runs = 0
+  const once = defineJob({
+    type: 'once',
+    schema: Empty,
+    handle: async () => {
+      runs++
+      started.resolve()
+      await gate.promise
+    },
+  })
+  const worker = new Worker({ queue, jobs: [once], concurrency: 4, logger: testLogger }).start()
+  t.after(() => worker.stop())
+  const outcomes = new JobOutcomes(worker)
+  // The same envelope twice: as when a lease ran out and the broker handed the message out again.
+  const envelope = createEnvelope({ type: 'once', payload: {}, maxAttempts: 5, now: Date.now() })
+  await queue.send('default', envelope)
+  await started.promise
+  await queue.send('default', envelope)
+  await eventually(async () => (await queue.stats('default')).ready === 0, 'the twin to be taken')
+  assert.equal(runs, 1)
+  assert.equal(worker.running, 1, 'the twin holds no slot')
+  gate.resolve()
+  await outcomes.waitFor(envelope.id, 'success')
+  await eventually(async () => (await queue.stats('default')).inFlight === 0, 'both deliveries settled')
+  assert.equal(runs, 1, 'never started twice')
+  assert.deepEqual(await queue.stats('default'), { ready: 0, inFlight: 0, delayed: 0, deadLettered: 0 })
+  assert.match(
+    await worker.metrics.registry.getSingleMetricAsString('conveyor_duplicate_deliveries_total'),
+    /conveyor_duplicate_deliveries_total\{queue="default"\} 1/,
+  )
+})
+
+test('worker: a lease that cannot be extended aborts the handler with LeaseLostError; nothing is acked and the metric counts it', async (t) => {
+  const queue = withFailingExtensions(new MemoryQueue())
+  t.after(() => queue.close())
+  const reasons: unknown[] = []
+  const attempts: number[] = []
+  const long = defineJob({
+    type: 'long',
+    schema: Empty,
+    timeoutMs: 5_000,
+    handle: (_p, { signal, attempt }) => {
+      attempts.push(attempt)
+      if (attempt > 1) return
+      return new Promise((_resolve, reject) =>
+        signal.addEventListener('abort', () => {
+          reasons.push(signal.reason)
+          reject(signal.reason)
+        }),
+      )
+    },
+  })
+  const worker = new Worker({ queue, jobs: [long], leaseMs: 300, logger: testLogger }).start()
+  t.after(() => worker.stop())
+  const outcomes = new JobOutcomes(worker)
+  const { id } = await new Producer({ queue }).enqueue(long, {})
+  await outcomes.waitFor(id, 'lease_lost')
+  assert.ok(reasons[0] instanceof LeaseLostError)
+  assert.equal((reasons[0] as LeaseLostError).messageId, id)
+  assert.equal(worker.running, 0, 'the fenced run holds no slot')
+  // Not acked, not retried: the memory lease runs out and the message comes back as attempt 2.
+  assert.equal((await outcomes.waitFor(id, 'success')).attempt, 2)
+  assert.deepEqual(attempts, [1, 2])
+  assert.deepEqual(outcomes.of(id), ['lease_lost', 'success'])
+  assert.match(
+    await worker.metrics.registry.getSingleMetricAsString('conveyor_leases_lost_total'),
+    /conveyor_leases_lost_total\{queue="default"\} 1/,
+  )
+})
+
+test('settler: a settlement on a lease that ran out is reported lost (not success) and not retried', async (t) => {
+  const clock = new ManualClock()
+  const queue = new MemoryQueue({ leaseMs: 1000 }, { clock })
+  t.after(() => queue.close())
+  await queue.send('q', createEnvelope({ type: 'x', payload: {}, maxAttempts: 5, now: clock.now() }))
+  const [delivery] = queue.consume('q', { prefetch: 1, onReadable: () => {} }).take(1)
+  clock.advance(1000)
+  const metrics = new Metrics()
+  const settler = new Settler(clock, testLogger, metrics, 100)
+  let tries = 0
+  settler.settle(delivery!, () => {
+    tries++
+    return delivery!.ack()
+  })
+  await settler.idle()
+  assert.equal(tries, 1)
+  assert.match(
+    await metrics.registry.getSingleMetricAsString('conveyor_leases_lost_total'),
+    /\{queue="q"\} 1/,
+  )
+  assert.match(
+    await metrics.registry.getSingleMetricAsString('conveyor_settle_errors_total'),
+    /\{queue="q"\} 1/,
+  )
+  assert.equal((await queue.stats('q')).ready, 1, 'the message is still there to run again')
+})
+
+test('settler: a settlement that fails while the lease holds is tried again until it succeeds', async (t) => {
+  const queue = new MemoryQueue({ leaseMs: 30_000 })
+  t.after(() => queue.close())
+  await queue.send('q', createEnvelope({ type: 'x', payload: {}, maxAttempts: 5, now: Date.now() }))
+  const [delivery] = queue.consume('q', { prefetch: 1, onReadable: () => {} }).take(1)
+  const metrics = new Metrics()
+  const settler = new Settler(systemClock, testLogger, metrics, 5_000)
+  let tries = 0
+  settler.settle(delivery!, () => {
+    tries++
+    // The first two tries meet an outage; the backend never sees them.
+    return tries <= 2 ? Promise.reject(new Error('connect ECONNREFUSED')) : delivery!.ack()
+  })
+  await settler.idle()
+  assert.equal(tries, 3)
+  assert.deepEqual(await queue.stats('q'), { ready: 0, inFlight: 0, delayed: 0, deadLettered: 0 })
+  assert.doesNotMatch(await metrics.registry.getSingleMetricAsString('conveyor_settle_errors_total'), /\} \d/)
 })

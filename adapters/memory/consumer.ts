@@ -23,6 +23,10 @@ export class MemoryConsumer implements Consumer {
     state.readers.push(onReadable)
   }
 
+  get consuming(): boolean {
+    return !this.#closed
+  }
+
   take(max: number): Delivery[] {
     const out: Delivery[] = []
     if (this.#closed) return out

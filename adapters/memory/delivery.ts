@@ -15,6 +15,7 @@ export class MemoryDelivery implements Delivery {
   readonly message: StoredMessage
   leased = true
   expiry: Deadline<MemoryDelivery> | undefined
+  leaseExpiresAt = 0
   readonly #backend: MemoryQueue
   #settled = false
 
@@ -43,6 +44,10 @@ export class MemoryDelivery implements Delivery {
 
   deadLetter(reason: DeadLetterReason): Promise<void> {
     return this.#settle() ?? this.#backend.deadLetterLease(this, reason)
+  }
+
+  release(): Promise<void> {
+    return this.#settle() ?? this.#backend.releaseLease(this)
   }
 
   extendLease(ms: number): Promise<void> {

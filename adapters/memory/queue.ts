@@ -142,6 +142,7 @@ export class MemoryQueue implements Queue, RawSender {
   }
 
   lease(delivery: MemoryDelivery, expiresAt: number): void {
+    delivery.leaseExpiresAt = expiresAt
     delivery.expiry = this.#leases.schedule(expiresAt, delivery)
     delivery.message.queue.inFlight++
   }
@@ -168,10 +169,18 @@ export class MemoryQueue implements Queue, RawSender {
     })
   }
 
+  /** Back to the front of the queue unrun: the receive it took is not counted. */
+  async releaseLease(delivery: MemoryDelivery): Promise<void> {
+    if (!this.#release(delivery)) throw new LeaseLostError(delivery.id)
+    delivery.message.receives--
+    this.#makeReady(delivery.message, true)
+  }
+
   async extendLease(delivery: MemoryDelivery, ms: number): Promise<void> {
-    if (!delivery.leased) throw new LeaseLostError(delivery.id)
+    if (!delivery.leased) throw new LeaseLostError(delivery.id, 'it ran out before the extension')
     if (delivery.expiry) this.#leases.cancel(delivery.expiry)
-    delivery.expiry = this.#leases.schedule(this.#clock.now() + ms, delivery)
+    delivery.leaseExpiresAt = this.#clock.now() + ms
+    delivery.expiry = this.#leases.schedule(delivery.leaseExpiresAt, delivery)
   }
 
   #release(delivery: MemoryDelivery): boolean {

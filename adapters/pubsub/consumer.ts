@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Duration, type Message, type Subscription } from '@google-cloud/pubsub'
 import { Deque } from '../../src/deque.ts'
 import type { ConsumeOptions, Consumer, Delivery } from '../../src/queue.ts'
@@ -7,10 +8,16 @@ import { DelayRelay } from './relay.ts'
 
 /**
  * Streaming pull on the queue's subscription, with flow control sized from the prefetch and lease
- * extension by the client up to maxLeaseMs; plus the queue's delay relay.
+ * extension by the client; plus the queue's delay relay.
  *
- * close() closes the stream at once, so a stopping worker holds no messages it will not run (each held
- * message would come back later with its delivery attempt raised); see close().
+ * Leases: the client keeps every message it holds leased (buffered ones too), at least leaseMs ahead,
+ * for up to 2 × maxLeaseMs from receipt. take() hands out nothing that waited more than maxLeaseMs
+ * (it is released instead), and each delivery's own extension budget (maxLeaseMs) starts at take(), so
+ * a job that waited and then runs to its timeout keeps its lease.
+ *
+ * A start that fails (subscription missing, emulator not up yet) is retried with backoff; `consuming`
+ * says whether the stream is open. close() closes the stream at once and hands back everything the
+ * client holds that no handler took: Conveyor's buffer and the client's own flow-control backlog.
  */
 export class PubSubConsumer implements Consumer {
   readonly queue: string
@@ -26,31 +33,55 @@ export class PubSubConsumer implements Consumer {
   #streamClosed = false
   #subscriptionName = ''
   #reopening = false
+  #consuming = false
+  readonly #leaseMs: number
+  readonly #maxLeaseMs: number
+  readonly #stopWaiting = new AbortController()
   readonly started: Promise<void>
 
   constructor(backend: PubSubQueue, queue: string, options: ConsumeOptions) {
     this.#backend = backend
     this.queue = queue
     this.#options = options
-    this.started = this.#start().catch((err: unknown) =>
-      backend.log.error({ err, queue }, 'cannot start Pub/Sub consumer'),
-    )
+    this.#leaseMs = Math.max(10_000, options.leaseMs ?? backend.options.leaseMs)
+    this.#maxLeaseMs = Math.max(this.#leaseMs, options.maxLeaseMs ?? this.#leaseMs)
+    this.started = this.#start()
   }
 
+  get consuming(): boolean {
+    return this.#consuming && !this.#closed
+  }
+
+  /** Opens the stream once the queue's resources answer, trying again with backoff (0.25 s doubling to 5 s). */
   async #start(): Promise<void> {
-    const names = await this.#backend.names(this.queue)
-    if (this.#closed) return
-    this.#subscriptionName = names.subscription
-    this.#open(names.subscription)
-    this.#relay = new DelayRelay(this.#backend, names, this.#backend.options.relayHoldMs)
+    for (let failures = 0; !this.#closed; failures++) {
+      try {
+        const names = await this.#backend.names(this.queue)
+        if (this.#closed) return
+        this.#subscriptionName = names.subscription
+        this.#open(names.subscription)
+        this.#relay = new DelayRelay(this.#backend, names, this.#backend.options.relayHoldMs)
+        if (failures > 0) this.#backend.log.info({ queue: this.queue }, 'Pub/Sub consumer started')
+        return
+      } catch (err) {
+        const waitMs = Math.min(5_000, 250 * 2 ** failures)
+        this.#backend.log.warn(
+          { err, queue: this.queue, failures: failures + 1, retryInMs: waitMs },
+          'cannot start Pub/Sub consumer yet; retrying',
+        )
+        this.#backend.forget(this.queue)
+        await sleep(waitMs, undefined, { signal: this.#stopWaiting.signal }).catch(() => undefined)
+      }
+    }
   }
 
   #open(name: string): void {
-    const maxLeaseMs = this.#options.maxLeaseMs ?? this.#options.leaseMs ?? this.#backend.options.leaseMs
     const subscription = this.#backend.client.subscription(name, {
       // Flow control counts every unacked message: the prefetch buffer plus the jobs running.
       flowControl: { maxMessages: this.#options.prefetch * 2, allowExcessMessages: false },
-      maxExtensionTime: Duration.from({ milliseconds: Math.max(10_000, maxLeaseMs) }),
+      // Never less than our lease ahead; buffered wait (≤ maxLeaseMs) plus a run's budget (maxLeaseMs).
+      minAckDeadline: Duration.from({ milliseconds: this.#leaseMs }),
+      maxExtensionTime: Duration.from({ milliseconds: 2 * this.#maxLeaseMs }),
       // A message holds its flow-control slot until its ack is sent: flush acks as often as publishes
       // (the client's default of 100 ms caps throughput at the window / 0.1 s).
       batching: { maxMilliseconds: this.#backend.options.batchFlushMs },
@@ -64,9 +95,11 @@ export class PubSubConsumer implements Consumer {
       // are back. Errors from a subscription already replaced are stale.
       if (subscription !== this.#subscription || this.#closed) return
       this.#backend.log.warn({ err, queue: this.queue }, 'Pub/Sub subscription failed; reopening it')
+      this.#consuming = false
       void this.#reopen(subscription)
     })
     this.#subscription = subscription
+    this.#consuming = true
   }
 
   async #reopen(old: Subscription): Promise<void> {
@@ -74,7 +107,10 @@ export class PubSubConsumer implements Consumer {
     this.#reopening = true
     await old.close().catch(() => undefined)
     for (let failures = 1; !this.#closed; failures++) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** failures)))
+      await sleep(Math.min(5_000, 250 * 2 ** failures), undefined, {
+        signal: this.#stopWaiting.signal,
+      }).catch(() => undefined)
+      if (this.#closed) break
       try {
         this.#backend.forget(this.queue)
         const names = await this.#backend.names(this.queue)
@@ -89,11 +125,14 @@ export class PubSubConsumer implements Consumer {
   }
 
   async #receive(message: Message): Promise<void> {
-    if (this.#closed) return // the stream is closing; the message's lease is not extended and it returns
-    const delivery = await this.#backend.admit(this.queue, message)
+    if (this.#closed) {
+      this.#handBackRaw(message) // the stream is closing: straight back, not left to time out
+      return
+    }
+    const delivery = await this.#backend.admit(this.queue, message, this.#leaseMs)
     if (!delivery) return
     if (this.#closed) {
-      await this.#backend.release(this.#subscriptionName, [message.ackId]).catch(() => undefined)
+      this.#handBackRaw(message)
       return
     }
     delivery.consumer = this
@@ -104,13 +143,27 @@ export class PubSubConsumer implements Consumer {
   take(max: number): Delivery[] {
     const out: Delivery[] = []
     if (this.#closed) return out
+    const now = this.#backend.clock.now()
     while (out.length < max) {
       const d = this.#buffer.shift()
       if (!d) break
+      if (now - d.receivedAt > this.#maxLeaseMs) {
+        // Waited so long that the client's extension budget could not cover a full run: hand it back.
+        void d.release().catch(() => undefined)
+        continue
+      }
+      d.leaseExpiresAt = now + this.#leaseMs // the client has kept it leased while it waited
+      d.budgetEndsAt = now + this.#maxLeaseMs
       this.#outstanding.add(d)
       out.push(d)
     }
     return out
+  }
+
+  /** Nacks a message no delivery was made for: through the stream while open, else by unary RPC. */
+  #handBackRaw(message: Message): void {
+    if (!this.#streamClosed) message.nack()
+    else void this.#backend.release(this.#subscriptionName, [message.ackId]).catch(() => undefined)
   }
 
   /** The subscription's name; settling by unary RPC after the stream closed needs it. */
@@ -143,15 +196,32 @@ export class PubSubConsumer implements Consumer {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#stopWaiting.abort()
     await this.started
-    const untaken: string[] = []
-    for (let d = this.#buffer.shift(); d; d = this.#buffer.shift()) untaken.push(d.message.ackId)
+    const untaken: PubSubDelivery[] = []
+    for (let d = this.#buffer.shift(); d; d = this.#buffer.shift()) untaken.push(d)
     await Promise.allSettled([...this.#settling])
     this.#streamClosed = true
+    this.#consuming = false
+    // Messages the client received but held back (flow control) never reach us: nack them too, or they
+    // would sit until their ack deadline ran out.
+    const backlog = this.#subscription ? clientBacklog(this.#subscription) : []
+    // Acks and nacks the client queued go out before the stream closes: closing without a nack timeout
+    // would leave them to a batch timer the closing client may never run (then they come back later).
+    if (this.#subscription)
+      await flushClientQueues(this.#subscription, this.#backend.options.requestTimeoutMs)
     await this.#subscription?.close().catch((err: unknown) => {
       this.#backend.log.warn({ err, queue: this.queue }, 'error closing Pub/Sub subscription')
     })
-    await this.#backend.release(this.#subscriptionName, untaken).catch(() => undefined)
+    await Promise.all([
+      ...untaken.map((d) => d.release().catch(() => undefined)),
+      this.#backend
+        .release(
+          this.#subscriptionName,
+          backlog.map((m) => m.ackId),
+        )
+        .catch(() => undefined),
+    ])
     if (this.#relay) {
       await this.#relay.stop()
       this.#backend.trackLoop(this.#relay.done)
@@ -164,4 +234,32 @@ export class PubSubConsumer implements Consumer {
     this.#outstanding.clear()
     await this.#backend.release(this.#subscriptionName, ackIds).catch(() => undefined)
   }
+}
+
+/**
+ * Messages the client library holds but has not emitted (its flow-control backlog). It drops them
+ * silently when closed without a nack timeout, so we read them first. The field is private to the client
+ * (`@google-cloud/pubsub` 6.x); if its shape changes this returns nothing and they come back after their
+ * ack deadline, as before.
+ */
+function clientBacklog(subscription: Subscription): Message[] {
+  const inventory = (subscription as unknown as { _subscriber?: { _inventory?: { _pending?: unknown } } })
+    ._subscriber?._inventory
+  const pending = inventory?._pending
+  return Array.isArray(pending) ? [...(pending as Message[])] : []
+}
+
+/** Sends what the client's ack and modAck queues hold and waits for it (private fields, as above). */
+async function flushClientQueues(subscription: Subscription, timeoutMs: number): Promise<void> {
+  type Queue = { flush?: () => Promise<void>; onDrain?: () => Promise<void>; numInFlightRequests?: number }
+  const subscriber = (subscription as unknown as { _subscriber?: { _acks?: Queue; _modAcks?: Queue } })
+    ._subscriber
+  const queues = [subscriber?._acks, subscriber?._modAcks].filter((q): q is Queue => !!q?.flush)
+  const drained = Promise.allSettled(
+    queues.map(async (q) => {
+      await q.flush!()
+      if ((q.numInFlightRequests ?? 0) > 0 && q.onDrain) await q.onDrain()
+    }),
+  )
+  await Promise.race([drained, sleep(timeoutMs)])
 }

@@ -1,27 +1,40 @@
 import type { Message } from '@google-cloud/pubsub'
 import type { DeadLetterReason, Envelope } from '../../src/envelope.ts'
-import { AlreadySettledError, type MalformedMessageError } from '../../src/errors.ts'
+import { AlreadySettledError, type ConveyorError, LeaseLostError } from '../../src/errors.ts'
 import type { Delivery } from '../../src/queue.ts'
 import type { PubSubConsumer } from './consumer.ts'
 import type { PubSubQueue } from './queue.ts'
 
-/** One message from the streaming pull. The client keeps its lease while it runs (up to maxLeaseMs). */
+/**
+ * One message from the streaming pull. While the stream is open the client keeps its lease (at least
+ * leaseMs ahead); after the consumer closed, extendLease sends ModifyAckDeadline itself. The extension
+ * budget (maxLeaseMs) counts from take(), when the handler starts, not from receipt.
+ */
 export class PubSubDelivery implements Delivery {
   readonly id: string
   readonly queue: string
   readonly attempt: number
   readonly envelope: Envelope | undefined
-  readonly malformed: MalformedMessageError | undefined
+  readonly malformed: ConveyorError | undefined
   readonly message: Message
   readonly claimKey: string | undefined
+  /** When it arrived (adapter clock). */
+  readonly receivedAt: number
+  leaseExpiresAt: number
+  /** The latest the lease may be extended to (set at take: now + maxLeaseMs). */
+  budgetEndsAt = Number.POSITIVE_INFINITY
+  /** The consumer that received it (set when buffered). */
+  consumer: PubSubConsumer | undefined
   readonly #backend: PubSubQueue
-  #settled = false
+  #state: 'open' | 'settling' | 'settled' = 'open'
 
   constructor(
     backend: PubSubQueue,
     queue: string,
     message: Message,
-    decoded: { envelope?: Envelope; malformed?: MalformedMessageError; claimKey?: string },
+    decoded: { envelope?: Envelope; malformed?: ConveyorError; claimKey?: string },
+    receivedAt: number,
+    leaseMs: number,
   ) {
     this.#backend = backend
     this.queue = queue
@@ -29,36 +42,51 @@ export class PubSubDelivery implements Delivery {
     this.envelope = decoded.envelope
     this.malformed = decoded.malformed
     this.claimKey = decoded.claimKey
+    this.receivedAt = receivedAt
+    this.leaseExpiresAt = receivedAt + leaseMs
     // deliveryAttempt is set because every Conveyor subscription has a dead-letter policy.
     const receives = message.deliveryAttempt || 1
-    this.id = decoded.envelope?.id ?? message.id
+    this.id = decoded.envelope?.id ?? decoded.malformed?.messageId ?? message.id
     this.attempt = decoded.envelope ? decoded.envelope.attempt + receives - 1 : receives
   }
 
   ack(): Promise<void> {
-    return this.#settle() ?? this.#backend.acknowledgeDelivery(this)
+    return this.#settle(() => this.#backend.acknowledgeDelivery(this))
   }
 
   retry(delayMs: number): Promise<void> {
-    return this.#settle() ?? this.#backend.retryDelivery(this, delayMs)
+    return this.#settle(() => this.#backend.retryDelivery(this, delayMs))
   }
 
   deadLetter(reason: DeadLetterReason): Promise<void> {
-    return this.#settle() ?? this.#backend.deadLetterDelivery(this, reason)
+    return this.#settle(() => this.#backend.deadLetterDelivery(this, reason))
   }
 
-  /** The client library extends the ack deadline by itself until maxLeaseMs; nothing to do here. */
-  extendLease(): Promise<void> {
-    if (this.#settled) return Promise.reject(new AlreadySettledError(this.id))
-    return Promise.resolve()
+  release(): Promise<void> {
+    return this.#settle(() => this.#backend.releaseDelivery(this))
   }
 
-  /** The consumer that received it (set when buffered). */
-  consumer: PubSubConsumer | undefined
+  async extendLease(ms: number): Promise<void> {
+    if (this.#state !== 'open') throw new AlreadySettledError(this.id)
+    const now = this.#backend.clock.now()
+    if (now >= this.budgetEndsAt)
+      throw new LeaseLostError(this.id, 'its extension budget (maxLeaseMs) is spent')
+    if (now >= this.leaseExpiresAt) throw new LeaseLostError(this.id, 'its ack deadline ran out')
+    const until = Math.min(now + ms, this.budgetEndsAt)
+    await this.#backend.extendDelivery(this, until - now)
+    this.leaseExpiresAt = until
+  }
 
-  #settle(): Promise<never> | undefined {
-    if (this.#settled) return Promise.reject(new AlreadySettledError(this.id))
-    this.#settled = true
-    return undefined
+  /** One settlement at a time; one that failed without losing the lease may be tried again. */
+  async #settle(run: () => Promise<void>): Promise<void> {
+    if (this.#state !== 'open') throw new AlreadySettledError(this.id)
+    this.#state = 'settling'
+    try {
+      await run()
+      this.#state = 'settled'
+    } catch (err) {
+      this.#state = err instanceof LeaseLostError ? 'settled' : 'open'
+      throw err
+    }
   }
 }

@@ -9,6 +9,8 @@ export const PubSubOptionsSchema = Type.Object(
   {
     /** Google Cloud project. Default: the client's (GOOGLE_CLOUD_PROJECT, credentials). */
     projectId: Type.Optional(Type.String({ minLength: 1 })),
+    /** host:port of the Pub/Sub API (an emulator, a proxy). Default: PUBSUB_EMULATOR_HOST, else Google's. */
+    apiEndpoint: Type.Optional(Type.String({ minLength: 1 })),
     /** Prefix for every topic and subscription name, e.g. `prod-`. Default ''. */
     topicPrefix: Type.String({ pattern: '^[A-Za-z0-9_-]{0,40}$', default: '' }),
     /** Consumer group: workers sharing it share the work (one subscription per group). Default `workers`. */
@@ -25,6 +27,12 @@ export const PubSubOptionsSchema = Type.Object(
     /** Bodies larger than this go to the object store with a pointer in the message. Default 8 MiB. */
     claimCheckBytes: Type.Integer({ minimum: 1024, maximum: 10_000_000, default: 8 * 1024 * 1024 }),
     claimCheckPrefix: Type.String({ default: 'claim-checks/' }),
+    /**
+     * Deadline for a send (resource checks and publish, the client's retries included) and for the other
+     * calls Conveyor makes itself: a stalled network fails a send (a 503 from the API) within it rather
+     * than after the client's 600 s of retries. Default 5000 ms.
+     */
+    requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
     /** Publishes wait this long to share a batch. Default 10 ms. */
     batchFlushMs: Type.Integer({ minimum: 0, maximum: 1000, default: 10 }),
     /** Create missing topics and subscriptions on first use. Default false: run `npm run provision`. */

@@ -1,5 +1,4 @@
-import { type Attributes, type Message, PubSub, v1 } from '@google-cloud/pubsub'
-import type { google } from '@google-cloud/pubsub/build/protos/protos.js'
+import { type Attributes, type Message, PubSub } from '@google-cloud/pubsub'
 import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
 import { type Clock, systemClock } from '../../src/clock.ts'
 import { type DeadLetterSource, peekDeadLetters, redriveDeadLetters } from '../../src/dead-letter-browser.ts'
@@ -11,7 +10,13 @@ import {
   encodeEnvelope,
   tryDecodeEnvelope,
 } from '../../src/envelope.ts'
-import { MalformedMessageError, QueueClosedError } from '../../src/errors.ts'
+import {
+  ClaimCheckMissingError,
+  LeaseLostError,
+  MalformedMessageError,
+  QueueClosedError,
+  QueueUnavailableError,
+} from '../../src/errors.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
 import type {
   ConsumeOptions,
@@ -34,9 +39,7 @@ import {
   pubsubOptions,
 } from './options.ts'
 import { PubSubResources, type QueueNames } from './resources.ts'
-
-type ReceivedMessage = google.pubsub.v1.IReceivedMessage
-type CancellableCall = Promise<[google.pubsub.v1.IPullResponse]> & { cancel(): void }
+import { type ReceivedMessage, UnaryCalls } from './unary.ts'
 
 /**
  * The Google Cloud Pub/Sub backend: a topic per queue and a subscription per consumer group, publishing
@@ -51,22 +54,26 @@ export class PubSubQueue implements Queue, RawSender {
   readonly clock: Clock
   readonly log: Logger
   readonly #ownsClient: boolean
-  #subscriberClient: Promise<v1.SubscriberClient> | undefined
+  readonly #unary: UnaryCalls
   readonly #resources: PubSubResources
   readonly #claims: ClaimCheck
   readonly #consumers = new Set<PubSubConsumer>()
   readonly #loops: Promise<unknown>[] = []
-  #project: Promise<string> | undefined
   #closed = false
 
   constructor(options: Partial<PubSubOptions> = {}, runtime: PubSubRuntime = {}) {
     this.options = pubsubOptions.parse('Pub/Sub queue options', options)
     this.#ownsClient = !runtime.client
     this.client =
-      runtime.client ?? new PubSub(this.options.projectId ? { projectId: this.options.projectId } : {})
+      runtime.client ??
+      new PubSub({
+        ...(this.options.projectId ? { projectId: this.options.projectId } : {}),
+        ...(this.options.apiEndpoint ? { apiEndpoint: this.options.apiEndpoint } : {}),
+      })
     this.clock = runtime.clock ?? systemClock
     this.log = runtime.logger ?? createLogger({ name: 'conveyor-pubsub' })
     this.#resources = new PubSubResources(this.client, this.options)
+    this.#unary = new UnaryCalls(this.client, this.options.requestTimeoutMs)
     this.#claims = new ClaimCheck(runtime.claimStore, {
       thresholdBytes: this.options.claimCheckBytes,
       maxBytes: PUBSUB_MAX_BYTES,
@@ -91,11 +98,33 @@ export class PubSubQueue implements Queue, RawSender {
   }
 
   async send(queue: string, envelope: Envelope, options: SendOptions = {}): Promise<void> {
-    await this.#publishEnvelopes(queue, [envelope], options.delayMs ?? 0)
+    await this.#withDeadline(
+      `send to "${queue}"`,
+      this.#publishEnvelopes(queue, [envelope], options.delayMs ?? 0),
+    )
   }
 
   async sendBatch(queue: string, envelopes: readonly Envelope[], options: SendOptions = {}): Promise<void> {
-    await this.#publishEnvelopes(queue, envelopes, options.delayMs ?? 0)
+    await this.#withDeadline(
+      `send to "${queue}"`,
+      this.#publishEnvelopes(queue, envelopes, options.delayMs ?? 0),
+    )
+  }
+
+  /**
+   * Rejects with QueueUnavailableError when `work` has not settled within requestTimeoutMs (a stalled
+   * network). The publish is bounded by the same deadline in the client, so it does not linger long.
+   */
+  #withDeadline<T>(what: string, work: Promise<T>): Promise<T> {
+    const ms = this.options.requestTimeoutMs
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new QueueUnavailableError(`Pub/Sub did not answer the ${what} within ${ms} ms`)),
+        ms,
+      )
+    })
+    return Promise.race([work, expired]).finally(() => clearTimeout(timer))
   }
 
   async sendRaw(queue: string, body: string): Promise<void> {
@@ -112,7 +141,7 @@ export class PubSubQueue implements Queue, RawSender {
 
   /** Pub/Sub reports backlog only through Cloud Monitoring: what this process holds is all it knows. */
   async stats(queue: string): Promise<QueueStats> {
-    await this.names(queue)
+    await this.#withDeadline(`lookup of "${queue}"`, this.names(queue))
     let delayed = 0
     for (const c of this.#consumers) if (c.queue === queue) delayed += c.counts().delayed
     return { ready: null, inFlight: null, delayed, deadLettered: null }
@@ -149,7 +178,7 @@ export class PubSubQueue implements Queue, RawSender {
     // Deliveries taken and still unsettled now are handed back for redelivery.
     await Promise.all([...this.#consumers].map((c) => c.handBack()))
     // Closing the unary client ends the relays' pulls under way; then their loops finish.
-    if (this.#subscriberClient) await (await this.#subscriberClient).close()
+    await this.#unary.close()
     await Promise.allSettled(this.#loops)
     if (this.#ownsClient) await this.client.close()
   }
@@ -161,13 +190,20 @@ export class PubSubQueue implements Queue, RawSender {
     this.#loops.push(done)
   }
 
-  /** Resolves the claim check and decodes; a message still early goes back to the delay topic. */
-  async admit(queue: string, message: Message): Promise<PubSubDelivery | undefined> {
+  /**
+   * Resolves the claim check and decodes; a message still early goes back to the delay topic. A
+   * claim-checked body whose object is gone becomes a delivery the worker dead-letters.
+   */
+  async admit(queue: string, message: Message, leaseMs: number): Promise<PubSubDelivery | undefined> {
+    const receivedAt = this.clock.now()
+    const make = (decoded: ConstructorParameters<typeof PubSubDelivery>[3]) =>
+      new PubSubDelivery(this, queue, message, decoded, receivedAt, leaseMs)
     let body: string
     let claimKey: string | undefined
     try {
       ;({ body, key: claimKey } = await this.#claims.unwrap(message.data.toString()))
     } catch (err) {
+      if (err instanceof ClaimCheckMissingError) return make({ malformed: err })
       this.log.warn(
         { queue, err, messageId: message.id },
         'cannot read claim-checked body; nacking for redelivery',
@@ -180,7 +216,7 @@ export class PubSubQueue implements Queue, RawSender {
       envelope = decodeEnvelope(body, message.id)
     } catch (err) {
       if (!(err instanceof MalformedMessageError)) throw err
-      return new PubSubDelivery(this, queue, message, { malformed: err })
+      return make({ malformed: err })
     }
     if ((envelope.notBefore ?? 0) - this.clock.now() > 20) {
       const names = await this.names(queue)
@@ -188,12 +224,50 @@ export class PubSubQueue implements Queue, RawSender {
       message.ack()
       return undefined
     }
-    return new PubSubDelivery(this, queue, message, { envelope, claimKey })
+    return make({ envelope, claimKey })
   }
 
+  /** An ack after the lease ran out is still sent (it may work) but reported as lost, not success. */
   async acknowledgeDelivery(delivery: PubSubDelivery): Promise<void> {
+    const stale = this.clock.now() >= delivery.leaseExpiresAt
     await this.#finish(delivery, 'ack')
+    if (stale) throw new LeaseLostError(delivery.id, 'its ack deadline had run out; it may run again')
     await this.#claims.release(delivery.claimKey)
+  }
+
+  /**
+   * Hands a delivery back unrun without spending an attempt: a copy carrying the same attempt number
+   * replaces it (deliveryAttempt starts again). Not an envelope: a nack.
+   */
+  async releaseDelivery(delivery: PubSubDelivery): Promise<void> {
+    if (!delivery.envelope) return this.#finish(delivery, 'nack')
+    const names = await this.names(delivery.queue)
+    const envelope = { ...delivery.envelope, attempt: delivery.attempt }
+    const wire = await this.#claims.wrap(delivery.queue, envelope.id, encodeEnvelope(envelope))
+    await this.publishWire(names.topic, Buffer.from(wire.body), {})
+    await this.#finish(delivery, 'ack')
+  }
+
+  /**
+   * While the stream is open the client keeps the lease (at least leaseMs ahead); after it closed,
+   * ModifyAckDeadline by unary RPC. An ack id the service refuses means the lease is gone.
+   */
+  async extendDelivery(delivery: PubSubDelivery, ms: number): Promise<void> {
+    const consumer = delivery.consumer
+    if (!consumer || consumer.streaming) return
+    try {
+      await this.#unary.modifyAckDeadline(
+        consumer.subscriptionName,
+        [delivery.message.ackId],
+        Math.min(600, Math.ceil(ms / 1000)),
+      )
+    } catch (err) {
+      const code = (err as { code?: number }).code
+      if (code === INVALID_ARGUMENT || code === NOT_FOUND || code === FAILED_PRECONDITION) {
+        throw new LeaseLostError(delivery.id, (err as Error).message, { cause: err })
+      }
+      throw err
+    }
   }
 
   /** 0 ms: nack (redelivered at once, deliveryAttempt + 1). Later: the next attempt waits in the delay topic. */
@@ -246,56 +320,22 @@ export class PubSubQueue implements Queue, RawSender {
   }
 
   /** Unary pull (the relay and the dead-letter tools). */
-  async pull(
+  pull(
     subscription: string,
     maxMessages: number,
     returnImmediately: boolean,
     signal?: AbortSignal,
   ): Promise<ReceivedMessage[]> {
-    const client = await this.#subscriber()
-    const path = await this.#path('subscriptions', subscription)
-    const request = { subscription: path, maxMessages, returnImmediately }
-    const options = {
-      timeout: returnImmediately ? 10_000 : 30_000,
-      otherArgs: { headers: { 'x-goog-request-params': `subscription=${encodeURIComponent(path)}` } },
-    }
-    if (!signal) {
-      const [response] = await client.pull(request, options)
-      return response.receivedMessages ?? []
-    }
-    // The generated pull() returns a plain promise; the gax call beneath it can be cancelled, so a
-    // stopping relay does not wait out a blocking pull.
-    await client.initialize()
-    const inner = (
-      client as unknown as { innerApiCalls: Record<string, (req: unknown, opts: unknown) => CancellableCall> }
-    ).innerApiCalls
-    const call = inner.pull!(request, options)
-    const cancel = () => call.cancel()
-    signal.addEventListener('abort', cancel, { once: true })
-    try {
-      const [response] = await call
-      return response.receivedMessages ?? []
-    } finally {
-      signal.removeEventListener('abort', cancel)
-    }
+    return this.#unary.pull(subscription, maxMessages, returnImmediately, signal)
   }
 
-  async acknowledge(subscription: string, ackIds: string[]): Promise<void> {
-    if (ackIds.length === 0) return
-    await (await this.#subscriber()).acknowledge({
-      subscription: await this.#path('subscriptions', subscription),
-      ackIds,
-    })
+  acknowledge(subscription: string, ackIds: string[]): Promise<void> {
+    return this.#unary.acknowledge(subscription, ackIds)
   }
 
   /** Makes pulled messages available again at once. */
-  async release(subscription: string, ackIds: string[]): Promise<void> {
-    if (ackIds.length === 0) return
-    await (await this.#subscriber()).modifyAckDeadline({
-      subscription: await this.#path('subscriptions', subscription),
-      ackIds,
-      ackDeadlineSeconds: 0,
-    })
+  release(subscription: string, ackIds: string[]): Promise<void> {
+    return this.#unary.modifyAckDeadline(subscription, ackIds, 0)
   }
 
   /** The notBefore of a message in the delay topic (0 when it has none or cannot be read). */
@@ -306,24 +346,6 @@ export class PubSubQueue implements Queue, RawSender {
     } catch {
       return 0
     }
-  }
-
-  /**
-   * Unary pull and ack for the relay and the dead-letter tools, built (as the client's docs advise) from
-   * the PubSub object's resolved config, emulator detection included.
-   */
-  #subscriber(): Promise<v1.SubscriberClient> {
-    this.#subscriberClient ??= this.client
-      .getClientConfig()
-      .then(
-        (config) => new v1.SubscriberClient(config as ConstructorParameters<typeof v1.SubscriberClient>[0]),
-      )
-    return this.#subscriberClient
-  }
-
-  async #path(kind: 'subscriptions' | 'topics', name: string): Promise<string> {
-    this.#project ??= this.client.getClientConfig().then((c) => c.projectId!)
-    return `projects/${await this.#project}/${kind}/${name}`
   }
 
   async #publishEnvelopes(queue: string, envelopes: readonly Envelope[], delayMs: number): Promise<void> {
@@ -374,7 +396,9 @@ export class PubSubQueue implements Queue, RawSender {
   }
 }
 
+const INVALID_ARGUMENT = 3
 const NOT_FOUND = 5
+const FAILED_PRECONDITION = 9
 
 function isNotFound(err: unknown): boolean {
   return (err as { code?: number }).code === NOT_FOUND

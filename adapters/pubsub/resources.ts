@@ -48,6 +48,8 @@ export class PubSubResources {
     if (!topic) {
       topic = this.#client.topic(name, {
         batching: { maxMessages: 100, maxMilliseconds: this.#options.batchFlushMs },
+        // The client retries a publish for up to 600 s by default: bound it (and each try) by our deadline.
+        gaxOpts: { timeout: this.#options.requestTimeoutMs },
       })
       this.#topics.set(name, topic)
     }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs'
 import { Deque } from '../../src/deque.ts'
+import { LeaseLostError } from '../../src/errors.ts'
 import type { ConsumeOptions, Consumer, Delivery } from '../../src/queue.ts'
 import type { SqsDelivery } from './delivery.ts'
 import { SQS_MAX_BATCH } from './options.ts'
@@ -13,6 +14,10 @@ const MAX_POLLERS = 16
  * Long-polls one queue with enough concurrent ReceiveMessage calls (10 messages each) to keep `prefetch`
  * deliveries buffered, so a worker's concurrency is not capped at SQS's batch size. A failed poll backs
  * off (0.2 s doubling to 5 s) and tries again.
+ *
+ * Leases: the consumer keeps the leases of deliveries waiting in its buffer alive (every lease/3 it
+ * extends those with less than 2/3 left, so a buffer that fills while every slot is busy loses nothing),
+ * and take() drops one whose lease ran out all the same, unrun (SQS delivers it again).
  */
 export class SqsConsumer implements Consumer {
   readonly queue: string
@@ -25,6 +30,8 @@ export class SqsConsumer implements Consumer {
   #reserved = 0
   #wakeSpace: (() => void)[] = []
   #closed = false
+  #failing = false
+  #keepAlive: ReturnType<typeof setTimeout> | undefined
 
   constructor(backend: SqsQueue, queue: string, options: ConsumeOptions, leaseMs: number) {
     this.#backend = backend
@@ -35,15 +42,49 @@ export class SqsConsumer implements Consumer {
     for (let i = 0; i < pollers; i++) this.#pollers.push(this.#poll())
   }
 
+  get consuming(): boolean {
+    return !this.#closed && !this.#failing
+  }
+
   take(max: number): Delivery[] {
     const out: Delivery[] = []
+    const before = this.#buffer.length
+    const now = this.#backend.now()
     while (out.length < max) {
       const d = this.#buffer.shift()
       if (!d) break
+      if (d.leaseExpiresAt <= now) continue // visible again already: not ours to run or settle
       out.push(d)
     }
-    if (out.length > 0) for (const wake of this.#wakeSpace.splice(0)) wake()
+    if (this.#buffer.length < before) for (const wake of this.#wakeSpace.splice(0)) wake()
     return out
+  }
+
+  /** How many more messages to ask for now, up to the prefetch. */
+  #room(): number {
+    return Math.min(SQS_MAX_BATCH, this.#options.prefetch - this.#buffer.length - this.#reserved)
+  }
+
+  /** Extends the leases of buffered deliveries that have used a third of theirs; drops lost ones. */
+  #keepBufferedLeases(): void {
+    this.#keepAlive = undefined
+    if (this.#closed || this.#buffer.length === 0) return
+    const leaseMs = this.#leaseSeconds * 1000
+    const now = this.#backend.now()
+    for (const d of this.#buffer) {
+      if (d.leaseExpiresAt - now > (leaseMs * 2) / 3) continue
+      d.extendLease(leaseMs).catch((err: unknown) => {
+        if (!(err instanceof LeaseLostError)) return // transient: the next round tries again
+        d.leaseExpiresAt = 0 // take() drops it
+      })
+    }
+    this.#scheduleKeepAlive()
+  }
+
+  #scheduleKeepAlive(): void {
+    if (this.#keepAlive || this.#closed || this.#buffer.length === 0) return
+    this.#keepAlive = setTimeout(() => this.#keepBufferedLeases(), (this.#leaseSeconds * 1000) / 3)
+    this.#keepAlive.unref()
   }
 
   /**
@@ -55,11 +96,12 @@ export class SqsConsumer implements Consumer {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    if (this.#keepAlive) clearTimeout(this.#keepAlive)
     this.#abort.abort() // ends back-off pauses, not requests
     for (const wake of this.#wakeSpace.splice(0)) wake()
     const unstarted: SqsDelivery[] = []
     for (let d = this.#buffer.shift(); d; d = this.#buffer.shift()) unstarted.push(d)
-    await Promise.all(unstarted.map((d) => d.retry(0).catch(() => undefined)))
+    await Promise.all(unstarted.map((d) => d.release().catch(() => undefined)))
     await this.drained
   }
 
@@ -71,13 +113,14 @@ export class SqsConsumer implements Consumer {
     let urls: QueueUrls | undefined
     let failures = 0
     while (!this.#closed) {
-      const want = Math.min(SQS_MAX_BATCH, this.#options.prefetch - this.#buffer.length - this.#reserved)
+      const want = this.#room()
       if (want <= 0) {
         await new Promise<void>((resolve) => this.#wakeSpace.push(resolve))
         continue
       }
       this.#reserved += want
       let messages: Message[]
+      let leaseExpiresAt = 0
       try {
         urls ??= await this.#backend.urls(this.queue)
         const out = await this.#backend.client.send(
@@ -89,13 +132,21 @@ export class SqsConsumer implements Consumer {
             MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
             MessageAttributeNames: ['All'],
           }),
+          this.#backend.deadline(
+            this.#backend.options.waitTimeSeconds * 1000 + this.#backend.options.requestTimeoutMs,
+          ),
         )
         messages = out.Messages ?? []
+        // SQS starts the visibility timeout when it picks the messages, moments before this answer
+        // arrives (a long poll may have waited first): the worker keeps a sixth of the lease as margin.
+        leaseExpiresAt = this.#backend.now() + this.#leaseSeconds * 1000
         if (failures > 0) this.#backend.log.info({ queue: this.queue }, 'SQS reachable again; receiving')
         failures = 0
+        this.#failing = false
       } catch (err) {
         if (this.#closed) break
         failures++
+        this.#failing = true
         const waitMs = Math.min(5_000, 200 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2)
         if (failures === 1 || failures % 10 === 0) {
           this.#backend.log.warn(
@@ -110,16 +161,19 @@ export class SqsConsumer implements Consumer {
       }
       let accepted = 0
       for (const message of messages) {
-        const delivery = await this.#backend.admit(this.queue, urls, message)
+        const delivery = await this.#backend.admit(this.queue, urls, message, leaseExpiresAt)
         if (!delivery) continue
         if (this.#closed) {
-          await delivery.retry(0).catch(() => undefined) // arrived after close: straight back
+          await delivery.release().catch(() => undefined) // arrived after close: straight back
           continue
         }
         this.#buffer.push(delivery)
         accepted++
       }
-      if (accepted > 0) this.#options.onReadable()
+      if (accepted > 0) {
+        this.#scheduleKeepAlive()
+        this.#options.onReadable()
+      }
     }
   }
 

@@ -13,6 +13,11 @@ export const SqsOptionsSchema = Type.Object(
     endpoint: Type.Optional(Type.String({ pattern: '^https?://', errorMessage: 'must be an http(s) URL' })),
     /** Prefix for every SQS queue name, e.g. `prod-`; logical `emails` becomes `prod-emails`. Default ''. */
     queuePrefix: Type.String({ pattern: '^[A-Za-z0-9_-]{0,40}$', default: '' }),
+    /**
+     * Deadline for every SQS call (connection included) other than the long poll, which gets its wait
+     * time on top: a stalled network fails sends (a 503 from the API) and settlements within it. Default 5000 ms.
+     */
+    requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
     /** Long-poll wait per ReceiveMessage, 0-20 s. Default 20. */
     waitTimeSeconds: Type.Integer({ minimum: 0, maximum: 20, default: 20 }),
     /** Visibility timeout given on receive (rounded up to whole seconds). Default 30000 ms. */

@@ -1,11 +1,8 @@
 import {
   ChangeMessageVisibilityCommand,
-  DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   type Message,
-  type MessageAttributeValue,
   ReceiveMessageCommand,
-  SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs'
 import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
@@ -20,10 +17,10 @@ import {
   tryDecodeEnvelope,
 } from '../../src/envelope.ts'
 import {
+  ClaimCheckMissingError,
   LeaseLostError,
   MalformedMessageError,
   QueueClosedError,
-  QueueUnavailableError,
 } from '../../src/errors.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
 import type {
@@ -37,19 +34,13 @@ import type {
   SendOptions,
 } from '../../src/queue.ts'
 import { reportSends } from '../../src/send-results.ts'
-import { Batcher } from './batcher.ts'
+import { type Batcher, deleteBatcher, type OutgoingMessage, sendBatcher } from './batcher.ts'
 import { SqsConsumer } from './consumer.ts'
 import { SqsDelivery } from './delivery.ts'
 import { SQS_MAX_BATCH, SQS_MAX_BYTES, type SqsOptions, type SqsRuntime, sqsOptions } from './options.ts'
 import { type QueueUrls, SqsResources } from './resources.ts'
 
 const DEAD_LETTER_ATTRIBUTE = 'conveyor-dead-letter'
-
-interface OutgoingMessage {
-  body: string
-  delaySeconds: number
-  attributes?: Record<string, MessageAttributeValue>
-}
 
 /**
  * The SQS backend. Sends and acks are batched (10 entries, byte-limited, a short flush window);
@@ -78,6 +69,11 @@ export class SqsQueue implements Queue, RawSender {
       new SQSClient({
         ...(this.options.region ? { region: this.options.region } : {}),
         ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
+        // A stalled network fails fast: no call waits longer than its deadline (see deadline()).
+        requestHandler: {
+          connectionTimeout: this.options.requestTimeoutMs,
+          requestTimeout: this.options.waitTimeSeconds * 1000 + this.options.requestTimeoutMs,
+        },
       })
     this.log = runtime.logger ?? createLogger({ name: 'conveyor-sqs' })
     this.#clock = runtime.clock ?? systemClock
@@ -88,6 +84,15 @@ export class SqsQueue implements Queue, RawSender {
       prefix: this.options.claimCheckPrefix,
       transport: 'SQS',
     })
+  }
+
+  /** Send options that abort an SQS call after `ms` (default requestTimeoutMs), retries included. */
+  deadline(ms = this.options.requestTimeoutMs): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(ms) }
+  }
+
+  now(): number {
+    return this.#clock.now()
   }
 
   /** Creates the queue and its DLQ (idempotent); `npm run provision` calls this. */
@@ -129,7 +134,10 @@ export class SqsQueue implements Queue, RawSender {
     ] as const
     const [main, dlq] = await Promise.all(
       [url, dlqUrl].map((QueueUrl) =>
-        this.client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: [...names] })),
+        this.client.send(
+          new GetQueueAttributesCommand({ QueueUrl, AttributeNames: [...names] }),
+          this.deadline(),
+        ),
       ),
     )
     const n = (attrs: Record<string, string> | undefined, name: string) => Number(attrs?.[name] ?? 0)
@@ -181,14 +189,23 @@ export class SqsQueue implements Queue, RawSender {
 
   /**
    * Turns a received message into a delivery, or handles it here and returns undefined: a message held
-   * for a delay longer than SQS allows goes back as a fresh copy (so waiting is not a receive).
+   * for a delay longer than SQS allows goes back as a fresh copy (so waiting is not a receive). A
+   * claim-checked body whose object is gone becomes a delivery the worker dead-letters.
    */
-  async admit(queue: string, urls: QueueUrls, message: Message): Promise<SqsDelivery | undefined> {
+  async admit(
+    queue: string,
+    urls: QueueUrls,
+    message: Message,
+    leaseExpiresAt: number,
+  ): Promise<SqsDelivery | undefined> {
     let body: string
     let claimKey: string | undefined
     try {
       ;({ body, key: claimKey } = await this.#claims.unwrap(message.Body ?? ''))
     } catch (err) {
+      if (err instanceof ClaimCheckMissingError) {
+        return new SqsDelivery(this, queue, urls, message, { malformed: err }, leaseExpiresAt)
+      }
       this.log.warn(
         { queue, err, messageId: message.MessageId },
         'cannot read claim-checked body; leaving the message for redelivery',
@@ -200,7 +217,7 @@ export class SqsQueue implements Queue, RawSender {
       envelope = decodeEnvelope(body, message.MessageId)
     } catch (err) {
       if (!(err instanceof MalformedMessageError)) throw err
-      return new SqsDelivery(this, queue, urls, message, { malformed: err })
+      return new SqsDelivery(this, queue, urls, message, { malformed: err }, leaseExpiresAt)
     }
     const remaining = (envelope.notBefore ?? 0) - this.#clock.now()
     if (remaining > 20) {
@@ -208,31 +225,61 @@ export class SqsQueue implements Queue, RawSender {
       await this.#deleter(urls.url).add(message.ReceiptHandle!)
       return undefined
     }
-    return new SqsDelivery(this, queue, urls, message, { envelope, claimKey })
+    return new SqsDelivery(this, queue, urls, message, { envelope, claimKey }, leaseExpiresAt)
   }
 
+  /**
+   * DeleteMessage succeeds silently with a stale receipt handle (on SQS and fauxqs alike) and then
+   * deletes nothing: a delete after the lease ran out is still sent (it may work) but reported as lost.
+   */
   async acknowledge(delivery: SqsDelivery): Promise<void> {
+    const stale = this.#clock.now() >= delivery.leaseExpiresAt
     await this.#deleter(delivery.urls.url).add(delivery.message.ReceiptHandle!)
+    if (stale) throw new LeaseLostError(delivery.id, 'its receipt was stale when deleted; it may run again')
     await this.#claims.release(delivery.claimKey)
   }
 
-  changeVisibility(delivery: SqsDelivery, seconds: number): Promise<void> {
-    return this.#changeVisibility(delivery.urls.url, delivery.message.ReceiptHandle!, seconds, delivery.id)
+  /** Sets the visibility from now; a success moves the delivery's lease on. */
+  async changeVisibility(delivery: SqsDelivery, seconds: number): Promise<void> {
+    const at = this.#clock.now()
+    this.#assertLeased(delivery, at)
+    await this.#changeVisibility(delivery.urls.url, delivery.message.ReceiptHandle!, seconds, delivery.id)
+    delivery.leaseExpiresAt = at + seconds * 1000
   }
 
-  /** Retry-after beyond SQS's visibility cap: send the next attempt as a copy that waits, drop this one. */
-  async resendLater(delivery: SqsDelivery, delayMs: number): Promise<void> {
+  /**
+   * Hands a delivery back unrun without spending an attempt: a copy carrying the same attempt number
+   * replaces it (the broker's receive count starts again). Too close to the end of its lease to do that
+   * safely (the copy and the original could both run), or not an envelope: visibility 0.
+   */
+  async release(delivery: SqsDelivery): Promise<void> {
+    const safeMs = 2 * this.options.requestTimeoutMs
+    if (!delivery.envelope || delivery.leaseExpiresAt - this.#clock.now() < safeMs) {
+      return this.changeVisibility(delivery, 0)
+    }
+    await this.resendLater(delivery, 0, delivery.attempt)
+  }
+
+  /** Sends a copy of the delivery carrying `attempt` that waits `delayMs`, then deletes this one. */
+  async resendLater(delivery: SqsDelivery, delayMs: number, attempt: number): Promise<void> {
+    this.#assertLeased(delivery, this.#clock.now())
     const envelope = {
       ...delivery.envelope!,
-      attempt: delivery.attempt + 1,
-      notBefore: this.#clock.now() + delayMs,
+      attempt,
+      ...(delayMs > 0 ? { notBefore: this.#clock.now() + delayMs } : {}),
     }
     const wire = await this.#claims.wrap(delivery.queue, envelope.id, encodeEnvelope(envelope))
     await this.#sender(delivery.urls.url).add({ body: wire.body, delaySeconds: this.#nativeDelay(delayMs) })
     await this.#deleter(delivery.urls.url).add(delivery.message.ReceiptHandle!)
   }
 
+  #assertLeased(delivery: SqsDelivery, now: number): void {
+    if (now >= delivery.leaseExpiresAt)
+      throw new LeaseLostError(delivery.id, 'its visibility timeout ran out')
+  }
+
   async moveToDeadLetters(delivery: SqsDelivery, reason: DeadLetterReason): Promise<void> {
+    this.#assertLeased(delivery, this.#clock.now())
     const info: DeadLetterInfo = {
       ...reason,
       queue: delivery.queue,
@@ -277,6 +324,7 @@ export class SqsQueue implements Queue, RawSender {
         MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
         MessageAttributeNames: ['All'],
       }),
+      this.deadline(),
     )
     return out.Messages ?? []
   }
@@ -305,9 +353,11 @@ export class SqsQueue implements Queue, RawSender {
           ReceiptHandle: handle,
           VisibilityTimeout: seconds,
         }),
+        this.deadline(),
       )
     } catch (err) {
-      if (isLostReceipt(err)) throw new LeaseLostError(messageId ?? 'unknown')
+      if (isLostReceipt(err))
+        throw new LeaseLostError(messageId ?? 'unknown', (err as Error).name, { cause: err })
       throw err
     }
   }
@@ -315,32 +365,7 @@ export class SqsQueue implements Queue, RawSender {
   #sender(url: string): Batcher<OutgoingMessage> {
     let sender = this.#senders.get(url)
     if (!sender) {
-      sender = new Batcher<OutgoingMessage>({
-        maxItems: SQS_MAX_BATCH,
-        maxBytes: SQS_MAX_BYTES,
-        flushMs: this.options.batchFlushMs,
-        sizeOf: (m) => Buffer.byteLength(m.body) + (m.attributes ? 1024 : 0),
-        send: async (items) => {
-          const out = await this.client.send(
-            new SendMessageBatchCommand({
-              QueueUrl: url,
-              Entries: items.map((m, i) => ({
-                Id: String(i),
-                MessageBody: m.body,
-                DelaySeconds: m.delaySeconds,
-                MessageAttributes: m.attributes,
-              })),
-            }),
-          )
-          const failed = new Map((out.Failed ?? []).map((f) => [f.Id, f]))
-          return items.map((_, i) => {
-            const f = failed.get(String(i))
-            return f
-              ? new QueueUnavailableError(`SQS refused a message: ${f.Code}: ${f.Message ?? ''}`)
-              : undefined
-          })
-        },
-      })
+      sender = sendBatcher(this.client, url, this.options.batchFlushMs, () => this.deadline())
       this.#senders.set(url, sender)
     }
     return sender
@@ -349,32 +374,19 @@ export class SqsQueue implements Queue, RawSender {
   #deleter(url: string): Batcher<string> {
     let deleter = this.#deleters.get(url)
     if (!deleter) {
-      deleter = new Batcher<string>({
-        maxItems: SQS_MAX_BATCH,
-        maxBytes: Number.POSITIVE_INFINITY,
-        flushMs: this.options.batchFlushMs,
-        sizeOf: () => 0,
-        send: async (handles) => {
-          const out = await this.client.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: url,
-              Entries: handles.map((h, i) => ({ Id: String(i), ReceiptHandle: h })),
-            }),
-          )
-          const failed = new Map((out.Failed ?? []).map((f) => [f.Id, f]))
-          return handles.map((_, i) => {
-            const f = failed.get(String(i))
-            return f ? new LeaseLostError(`receipt ${i}: ${f.Code}`) : undefined
-          })
-        },
-      })
+      deleter = deleteBatcher(this.client, url, this.options.batchFlushMs, () => this.deadline())
       this.#deleters.set(url, deleter)
     }
     return deleter
   }
 }
 
+/** SQS's (and fauxqs's) ways of saying a receipt handle no longer holds the message. */
 function isLostReceipt(err: unknown): boolean {
   const e = err as { name?: string; message?: string }
-  return e.name === 'ReceiptHandleIsInvalid' || /receipt ?handle/i.test(e.message ?? '')
+  return (
+    e.name === 'ReceiptHandleIsInvalid' ||
+    e.name === 'MessageNotInflight' ||
+    /receipt ?handle|not available for visibility/i.test(e.message ?? '')
+  )
 }

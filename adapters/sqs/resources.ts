@@ -18,6 +18,7 @@ export interface ResourceSettings {
   autoCreate: boolean
   maxReceiveCount: number
   leaseMs: number
+  requestTimeoutMs: number
 }
 
 /** Maps logical queue names to SQS queue URLs (cached), creating queues and DLQs when allowed. */
@@ -29,6 +30,10 @@ export class SqsResources {
   constructor(client: SQSClient, settings: ResourceSettings) {
     this.#client = client
     this.#settings = settings
+  }
+
+  #deadline(): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(this.#settings.requestTimeoutMs) }
   }
 
   physicalName(queue: string): string {
@@ -62,6 +67,7 @@ export class SqsResources {
     const dlqUrl = await this.#createOrUpdate(`${name}-dlq`, { MessageRetentionPeriod: '1209600' })
     const dlq = await this.#client.send(
       new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }),
+      this.#deadline(),
     )
     const url = await this.#createOrUpdate(name, {
       VisibilityTimeout: String(Math.ceil(this.#settings.leaseMs / 1000)),
@@ -76,14 +82,23 @@ export class SqsResources {
 
   async #createOrUpdate(name: string, attributes: Record<string, string>): Promise<string> {
     try {
-      const out = await this.#client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))
+      const out = await this.#client.send(
+        new CreateQueueCommand({ QueueName: name, Attributes: attributes }),
+        this.#deadline(),
+      )
       return out.QueueUrl!
     } catch (err) {
       // CreateQueue refuses an existing queue whose attributes differ: update them instead.
       // The JSON protocol names it `AWS.SimpleQueueService.QueueNameExists`; the query protocol `QueueAlreadyExists`.
       if (!/QueueNameExists|QueueAlreadyExists/.test((err as { name?: string }).name ?? '')) throw err
-      const { QueueUrl } = await this.#client.send(new GetQueueUrlCommand({ QueueName: name }))
-      await this.#client.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }))
+      const { QueueUrl } = await this.#client.send(
+        new GetQueueUrlCommand({ QueueName: name }),
+        this.#deadline(),
+      )
+      await this.#client.send(
+        new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }),
+        this.#deadline(),
+      )
       return QueueUrl!
     }
   }
@@ -92,8 +107,8 @@ export class SqsResources {
     const name = this.physicalName(queue)
     try {
       const [main, dlq] = await Promise.all([
-        this.#client.send(new GetQueueUrlCommand({ QueueName: name })),
-        this.#client.send(new GetQueueUrlCommand({ QueueName: `${name}-dlq` })),
+        this.#client.send(new GetQueueUrlCommand({ QueueName: name }), this.#deadline()),
+        this.#client.send(new GetQueueUrlCommand({ QueueName: `${name}-dlq` }), this.#deadline()),
       ])
       return { url: main.QueueUrl!, dlqUrl: dlq.QueueUrl! }
     } catch (err) {

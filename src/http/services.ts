@@ -15,6 +15,8 @@ export interface ConveyorServices {
   metrics: Metrics
   /** A queue that readyz checks (it must answer stats()). */
   readinessQueue: string
+  /** The worker in this process, if any: readyz reports queues it is not consuming. */
+  worker?: { readonly notConsuming: readonly string[] }
   /** The export workflow; without it the /v1/exports and /v1/activities routes are not registered. */
   exports?: ExportService
   /** The worker's cron schedules, listed with their next run on the dashboard. Default none. */

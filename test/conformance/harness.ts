@@ -15,6 +15,14 @@ export interface Harness {
   createQueue(): Promise<Queue>
   /** A queue name no other case (or earlier run against a shared backend) uses. */
   queueName(base: string): string
+  /**
+   * For backends behind a network: the broker's loopback port, and a fresh Queue that reaches it through
+   * `endpoint` (a proxy the suite stalls) with a request deadline of `requestTimeoutMs`.
+   */
+  throughProxy?: {
+    port(): number
+    createQueue(endpoint: string, requestTimeoutMs: number): Promise<Queue>
+  }
 }
 
 export interface Capabilities {
@@ -33,4 +41,9 @@ export interface Capabilities {
   reportsStats: boolean
   /** Generous timeout for one case to see its events, in ms. */
   eventTimeoutMs: number
+  /**
+   * The backend's client keeps extending a lease the worker abandoned (Pub/Sub's streaming pull holds a
+   * message until its maxExtensionTime): a fenced delivery comes back only after that.
+   */
+  clientKeepsLeases: boolean
 }

@@ -23,6 +23,7 @@ if (!skip) {
       approximateStats: true,
       reportsStats: false,
       eventTimeoutMs: 30_000,
+      clientKeepsLeases: true,
     },
     setup: async () => {
       emulator = await startPubSubEmulator()
@@ -37,5 +38,19 @@ if (!skip) {
         { logger: testLogger },
       ),
     queueName: (base) => `${base}-${++counter}`,
+    throughProxy: {
+      port: () => Number(emulator!.host.split(':').pop()),
+      createQueue: async (endpoint, requestTimeoutMs) =>
+        new PubSubQueue(
+          {
+            autoCreate: true,
+            topicPrefix: `${runId}-`,
+            leaseMs: 10_000,
+            requestTimeoutMs,
+            apiEndpoint: endpoint.replace(/^https?:\/\//, ''),
+          },
+          { logger: testLogger },
+        ),
+    },
   })
 }

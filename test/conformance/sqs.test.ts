@@ -12,9 +12,15 @@ runConformance({
     approximateStats: true,
     reportsStats: true,
     eventTimeoutMs: 20_000,
+    clientKeepsLeases: false,
   },
   setup: () => aws.start(),
   teardown: () => aws.stop(),
   createQueue: async () => aws.createQueue({ maxDelaySeconds: 1 }),
   queueName: (base) => aws.name(base),
+  throughProxy: {
+    port: () => aws.emulator?.port ?? 0,
+    createQueue: async (endpoint, requestTimeoutMs) =>
+      aws.createQueue({ endpoint, requestTimeoutMs, waitTimeSeconds: 1 }),
+  },
 })

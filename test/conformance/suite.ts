@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, afterEach, before, test } from 'node:test'
 import Type from 'typebox'
 import { createEnvelope } from '../../src/envelope.ts'
-import { NonRetryableError } from '../../src/errors.ts'
+import { LeaseLostError, NonRetryableError, QueueUnavailableError } from '../../src/errors.ts'
 import { defineJob, type JobContext, type JobSpec } from '../../src/job.ts'
 import { Producer } from '../../src/producer.ts'
 import { canSendRaw, type Delivery, type Queue } from '../../src/queue.ts'
@@ -10,6 +10,8 @@ import { JobOutcomes } from '../../src/testing.ts'
 import { Worker } from '../../src/worker.ts'
 import type { WorkerOptions } from '../../src/worker-options.ts'
 import { deferred, eventually, seededRandom, testLogger } from '../support/async.ts'
+import { startOutageProxy } from '../support/emulators.ts'
+import { withFailingExtensions } from '../support/failing-extensions.ts'
 import type { Harness } from './harness.ts'
 
 const Payload = Type.Object({ n: Type.Integer() })
@@ -181,6 +183,112 @@ export function runConformance(h: Harness): void {
     assert.equal(first.attempt, 1)
     assert.equal(second.attempt, 2)
     await second.ack()
+  })
+
+  test(`${h.name}: a delivery waiting in the buffer past its lease is handed out only with a live lease`, async () => {
+    const queue = await openQueue()
+    const name = h.queueName('buffered')
+    const readable = deferred()
+    const consumer = queue.consume(name, {
+      prefetch: 1,
+      leaseMs: caps.leaseMs,
+      onReadable: () => readable.resolve(),
+    })
+    cleanups.push(() => consumer.close())
+    const sent = createEnvelope({ type: 'test.buffered', payload: { n: 1 }, maxAttempts: 5, now: Date.now() })
+    await queue.send(name, sent)
+    await readable.promise
+    // Nobody takes it for one and a half leases: the time itself is what this case is about.
+    await new Promise((resolve) => setTimeout(resolve, caps.leaseMs * 1.5))
+    const delivery = await eventually(() => consumer.take(1)[0], 'the delivery', { timeoutMs: wait })
+    assert.equal(delivery.id, sent.id)
+    assert.ok(
+      delivery.leaseExpiresAt > Date.now(),
+      `handed out ${Date.now() - delivery.leaseExpiresAt} ms after its lease ran out`,
+    )
+    assert.equal(delivery.attempt, 1, 'waiting in a buffer is not an attempt')
+    await delivery.ack() // the lease really is ours: the ack is not refused as stale
+  })
+
+  test(`${h.name}: a delivery released unrun keeps its attempt number`, async () => {
+    const queue = await openQueue()
+    const name = h.queueName('release')
+    await queue.send(
+      name,
+      createEnvelope({ type: 'test.release', payload: { n: 1 }, maxAttempts: 5, now: Date.now() }),
+    )
+    const first = await nextDelivery(queue, name, 30_000)
+    await first.release()
+    const again = await nextDelivery(queue, name, 30_000)
+    assert.equal(again.id, first.id)
+    assert.equal(again.attempt, 1)
+    await again.ack()
+  })
+
+  test(`${h.name}: when lease extensions fail, the handler is aborted with LeaseLostError before the lease ends and nothing is acked`, async () => {
+    const queue = withFailingExtensions(await openQueue())
+    const name = h.queueName('fenced')
+    const aborts: { reason: unknown; at: number }[] = []
+    const runs: number[] = []
+    const fenced = job('fenced', {
+      queue: name,
+      timeoutMs: caps.leaseMs * 4,
+      handle: async (_p, { signal, attempt }) => {
+        runs.push(attempt)
+        if (runs.length > 1) return // the redelivery finishes at once
+        await new Promise((_resolve, reject) => {
+          signal.addEventListener(
+            'abort',
+            () => {
+              aborts.push({ reason: signal.reason, at: Date.now() })
+              reject(signal.reason)
+            },
+            { once: true },
+          )
+        })
+      },
+    })
+    const { producer, outcomes, worker } = startWorker(queue, { jobs: [fenced], leaseMs: caps.leaseMs })
+    const sent = await producer.enqueue(fenced, { n: 1 })
+    await outcomes.waitFor(sent.id, 'lease_lost', wait + caps.leaseMs * 2)
+    assert.equal(aborts.length, 1)
+    assert.ok(aborts[0]!.reason instanceof LeaseLostError, `aborted with ${String(aborts[0]!.reason)}`)
+    const lease = queue.deliveries[0]!.leaseExpiresAt
+    assert.ok(aborts[0]!.at < lease, `aborted ${aborts[0]!.at - lease} ms after the lease ran out`)
+    const lost = (await worker.metrics.leaseLost.get()).values.reduce((n, v) => n + v.value, 0)
+    assert.equal(lost, 1)
+    if (!caps.clientKeepsLeases) {
+      // Nothing acked or retried it: it comes back when the lease runs out, as the next attempt.
+      const done = await outcomes.waitFor(sent.id, 'success', wait + caps.leaseMs * 2)
+      assert.equal(done.attempt, 2)
+      assert.deepEqual(runs, [1, 2])
+    }
+    assert.deepEqual(outcomes.of(sent.id).slice(0, 1), ['lease_lost'])
+    assert.ok(!outcomes.of(sent.id).includes('retry'), 'the fenced run settled nothing')
+  })
+
+  test(`${h.name}: a stalled broker makes send reject within its deadline`, {
+    skip: !h.throughProxy && 'no network between this backend and its callers',
+  }, async () => {
+    const proxy = await startOutageProxy(h.throughProxy!.port())
+    cleanups.push(() => proxy.stop())
+    const deadlineMs = 1_000
+    const queue = await h.throughProxy!.createQueue(proxy.endpoint, deadlineMs)
+    cleanups.push(async () => {
+      await proxy.restore()
+      await queue.close()
+    })
+    const name = h.queueName('stall')
+    const env = () => createEnvelope({ type: 'test.stall', payload: {}, maxAttempts: 5, now: Date.now() })
+    await queue.send(name, env()) // reachable: resources known, connections open
+    await proxy.stall()
+    const startedAt = Date.now()
+    await assert.rejects(queue.send(name, env()), QueueUnavailableError)
+    const tookMs = Date.now() - startedAt
+    assert.ok(
+      tookMs < deadlineMs + 2_000,
+      `send rejected after ${tookMs} ms; its deadline is ${deadlineMs} ms`,
+    )
   })
 
   test(`${h.name}: lease extension keeps a long job from being redelivered`, async () => {

@@ -54,21 +54,43 @@ export async function startSesEmulator(): Promise<Omit<RunningEmulator, 'request
   }
 }
 
+/** A TCP proxy a test can cut or stall; see startOutageProxy. */
+export interface OutageProxy {
+  endpoint: string
+  port: number
+  /** Refuse connections: the port is closed, every open connection is dropped. */
+  cut(): Promise<void>
+  /**
+   * Accept connections but forward nothing, either way: what a client sees when the network or the
+   * broker hangs. Open connections go silent too.
+   */
+  stall(): Promise<void>
+  /** Forward again after `cut` or `stall`. */
+  restore(): Promise<void>
+  stop(): Promise<void>
+}
+
 /**
- * A TCP proxy in front of an emulator, so a test can take the network away (`cut`) and give it back
- * (`restore`) while the emulator keeps its state: what a client sees when its backend is unreachable.
+ * A TCP proxy in front of an emulator, so a test can take the network away (`cut`), make it hang
+ * (`stall`) and give it back (`restore`) while the emulator keeps its state: what a client sees when
+ * its backend is unreachable.
  */
-export async function startOutageProxy(
-  targetPort: number,
-): Promise<{ endpoint: string; cut(): Promise<void>; restore(): Promise<void>; stop(): Promise<void> }> {
+export async function startOutageProxy(targetPort: number): Promise<OutageProxy> {
   const sockets = new Set<Socket>()
-  let server: Server
+  let server: Server | undefined
   let port = 0
+  let stalled = false
   const listen = () =>
     new Promise<void>((resolve) => {
-      server = createServer((client) => {
+      const listening = createServer((client) => {
+        sockets.add(client)
+        client.on('error', () => client.destroy()).on('close', () => sockets.delete(client))
+        if (stalled) {
+          client.resume() // read and drop whatever the client sends; answer nothing
+          return
+        }
         const upstream = connect({ host: '127.0.0.1', port: targetPort })
-        sockets.add(client).add(upstream)
+        sockets.add(upstream)
         client.pipe(upstream).pipe(client)
         const drop = () => {
           client.destroy()
@@ -79,8 +101,9 @@ export async function startOutageProxy(
         client.on('error', drop).on('close', drop)
         upstream.on('error', drop).on('close', drop)
       })
-      server.listen({ host: '127.0.0.1', port }, () => {
-        port = (server.address() as AddressInfo).port
+      server = listening
+      listening.listen({ host: '127.0.0.1', port }, () => {
+        port = (listening.address() as AddressInfo).port
         resolve()
       })
     })
@@ -88,8 +111,33 @@ export async function startOutageProxy(
     new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy()
       sockets.clear()
+      if (!server?.listening) return resolve()
       server.close(() => resolve())
     })
   await listen()
-  return { endpoint: `http://127.0.0.1:${port}`, cut: close, restore: listen, stop: close }
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    cut: close,
+    stall: async () => {
+      stalled = true
+      // Open connections go silent: stop moving bytes without closing them.
+      for (const s of sockets) {
+        s.unpipe()
+        s.removeAllListeners('data')
+        s.resume()
+      }
+      if (!server?.listening) await listen()
+    },
+    restore: async () => {
+      if (stalled) {
+        stalled = false
+        await close() // silent connections are dropped; clients reconnect through a forwarding proxy
+      }
+      if (!server?.listening) await listen()
+    },
+    stop: async () => {
+      await close()
+    },
+  }
 }

@@ -1,16 +1,23 @@
 import type { FastifyInstance } from 'fastify'
 import { sendError } from '../errors.ts'
 
-/** /healthz (the process answers), /readyz (the queue and the object store answer), /metrics (Prometheus text). */
+/**
+ * /healthz (the process answers), /readyz (the queue and the object store answer, and this process's
+ * worker, if any, is consuming every queue), /metrics (Prometheus text).
+ */
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get('/healthz', async () => ({ status: 'ok' }))
 
   app.get('/readyz', async (_request, reply) => {
-    const { queue, readinessQueue, exports } = app.conveyor
+    const { queue, readinessQueue, exports, worker } = app.conveyor
     try {
       await queue.stats(readinessQueue)
     } catch (err) {
       return sendError(reply, 503, `queue not reachable: ${(err as Error).message}`)
+    }
+    const idle = worker?.notConsuming ?? []
+    if (idle.length > 0) {
+      return sendError(reply, 503, `worker not consuming: ${idle.join(', ')} (see the worker's log)`)
     }
     try {
       await exports?.store.ready()
