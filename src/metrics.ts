@@ -25,6 +25,8 @@ export class Metrics {
   readonly inFlight: Gauge
   readonly abandoned: Gauge
   readonly settleErrors: Counter<'queue'>
+  /** Job-store writes that failed or timed out (the job went on without its record). */
+  readonly storeErrors: Counter<'op'>
   readonly #watched = new Map<string, Queue>()
   readonly #workers = new Set<WorkerGauges>()
   readonly #series = new Map<string, Map<string, JobSeries>>()
@@ -87,6 +89,12 @@ export class Metrics {
       name: 'conveyor_settle_errors_total',
       help: 'Acks, retries or dead-letters the backend refused (the message will be redelivered).',
       labelNames: ['queue'],
+      registers: [registry],
+    })
+    this.storeErrors = new Counter({
+      name: 'conveyor_job_store_errors_total',
+      help: 'Job-store writes that failed or timed out, by operation; the jobs went on without those records.',
+      labelNames: ['op'],
       registers: [registry],
     })
     const watched = this.#watched
