@@ -113,7 +113,13 @@ export class Producer {
     const problems = def.validate(payload)
     if (problems.length > 0) throw new InvalidPayloadError(def.type, problems)
     const now = this.#clock.now()
-    const envelope = createEnvelope({ type: def.type, payload, maxAttempts: def.maxAttempts, now, ...options })
+    const envelope = createEnvelope({
+      type: def.type,
+      payload,
+      maxAttempts: def.maxAttempts,
+      now,
+      ...options,
+    })
     const sendOptions = options.delayMs ? { delayMs: options.delayMs } : {}
     const outcome = await enqueueOnce(ledger.store, {
       key: options.key!,
@@ -130,7 +136,13 @@ export class Producer {
   }
 
   #record(def: JobDefinition, id: string, now: number, options: EnqueueOptions): NewJobRecord {
-    const record: NewJobRecord = { id, type: def.type, queue: def.queue, maxAttempts: def.maxAttempts, createdAt: now }
+    const record: NewJobRecord = {
+      id,
+      type: def.type,
+      queue: def.queue,
+      maxAttempts: def.maxAttempts,
+      createdAt: now,
+    }
     if (options.owner !== undefined) record.owner = options.owner
     if (options.delayMs) record.runAt = now + options.delayMs
     return record
@@ -138,7 +150,10 @@ export class Producer {
 
   /** The record of a job that was never sent says so, instead of `queued` forever. */
   #sendFailed(ledger: JobLedger, id: string, err: unknown): void {
-    void ledger.failed(id, 0, { code: 'ENQUEUE_FAILED', message: `the queue did not accept the job: ${(err as Error)?.message ?? String(err)}` })
+    void ledger.failed(id, 0, {
+      code: 'ENQUEUE_FAILED',
+      message: `the queue did not accept the job: ${(err as Error)?.message ?? String(err)}`,
+    })
   }
 
   #resolve<S extends TSchema>(job: JobDefinition<S> | string): JobDefinition<S> {

@@ -86,7 +86,8 @@ export async function enqueueOnce(store: JobStore, req: OnceRequest): Promise<On
       `idempotency key "${req.key}" was already used with a different request body`,
     )
   }
-  if ((await store.add(sentKey, 0, req.ttlMs)) > 0) return { id: first.id, duplicate: true, enqueuedAt: first.at }
+  if ((await store.add(sentKey, 0, req.ttlMs)) > 0)
+    return { id: first.id, duplicate: true, enqueuedAt: first.at }
   const inProgress = () =>
     new IdempotencyConflictError(
       req.key,
@@ -96,7 +97,8 @@ export async function enqueueOnce(store: JobStore, req: OnceRequest): Promise<On
   if (req.now - first.at < (req.graceMs ?? DEFAULT_SEND_GRACE_MS)) throw inProgress()
   const takeover = await store.claim(`${claimKey}:takeover`, mineText, req.ttlMs)
   if (!takeover.won) {
-    if ((await store.add(sentKey, 0, req.ttlMs)) > 0) return { id: first.id, duplicate: true, enqueuedAt: first.at }
+    if ((await store.add(sentKey, 0, req.ttlMs)) > 0)
+      return { id: first.id, duplicate: true, enqueuedAt: first.at }
     throw inProgress()
   }
   await store.create({ ...req.record, id: first.id })

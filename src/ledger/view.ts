@@ -65,7 +65,8 @@ export function jobView(record: JobRecord): JobViewT {
   if (record.finishedAt !== undefined) view.finishedAt = iso(record.finishedAt)
   if (record.runAt !== undefined) view.runAt = iso(record.runAt)
   if (record.progress) view.progress = record.progress
-  if (isResultDropped(record.result)) view.error = { code: record.result.code, message: record.result.message }
+  if (isResultDropped(record.result))
+    view.error = { code: record.result.code, message: record.result.message }
   else if (record.result !== undefined) view.result = record.result
   if (record.error) view.error = record.error
   if (record.cancelRequested) view.cancelRequested = true
