@@ -87,7 +87,15 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Enqueue a job of a type that is publishable over HTTP; follow it at statusUrl',
         body: EnqueueBody,
         headers: EnqueueHeaders,
-        response: { 202: Accepted, 403: ErrorBody, 409: ErrorBody, ...errors },
+        response: {
+          202: Accepted,
+          400: ErrorBody,
+          401: ErrorBody,
+          403: ErrorBody,
+          409: ErrorBody,
+          429: ErrorBody,
+          503: ErrorBody,
+        },
       },
     },
     async (request, reply) => {
