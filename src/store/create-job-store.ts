@@ -22,7 +22,20 @@ export async function createJobStore(config: Config, runtime: JobStoreRuntime = 
   switch (settings.driver) {
     case 'memory':
       return new MemoryJobStore(common, runtime)
-    default:
-      throw new ConfigError('configuration', [`JOB_STORE=${settings.driver} is not available yet`])
+    case 'dynamodb': {
+      const { DynamoJobStore } = await import('../../adapters/dynamodb/index.ts')
+      return new DynamoJobStore(
+        {
+          ...common,
+          table: settings.table,
+          requestTimeoutMs: settings.requestTimeoutMs,
+          ...(config.aws.region ? { region: config.aws.region } : {}),
+          ...(settings.dynamodbEndpoint ? { endpoint: settings.dynamodbEndpoint } : {}),
+        },
+        runtime,
+      )
+    }
+    case 'firestore':
+      throw new ConfigError('configuration', ['JOB_STORE=firestore is not available yet'])
   }
 }
