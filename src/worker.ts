@@ -265,7 +265,7 @@ export class Worker {
     if (tracker) {
       // The ledger answers first: a job cancelled before it started, or one already finished, never runs.
       run.onProgress = (percent, message) => tracker.progress(run, percent, message)
-      tracker.start(run).then((verdict) => this.#run(run, verdict))
+      tracker.start(run, (verdict) => this.#run(run, verdict))
       return
     }
     this.#run(run, 'run')

@@ -6,6 +6,7 @@ import type {
   AttemptRef,
   JobErrorInfo,
   JobProgress,
+  JobRecord,
   JobStore,
   NewJobRecord,
   TransitionResult,
@@ -54,8 +55,10 @@ interface Pending {
  * per burst of failures, and resolves to undefined, so the job goes on. Whatever needs the store's
  * answer (idempotent enqueue, cancel, reads) calls `store` directly and gets its StoreUnavailableError.
  *
- * Timeouts cost no timer per write: pending writes sit in a set that one timer sweeps every
- * `timeoutMs / 2` while anything is pending.
+ * The calls something waits for (the producer's create, the worker's `running`, cancel polls) give up
+ * after `timeoutMs`, at no timer per call: they sit in a set that one timer sweeps every `timeoutMs / 2`
+ * while anything is pending. Writes nothing waits for (outcomes, progress) are bounded by the backend's
+ * own request timeout.
  */
 export class JobLedger {
   readonly store: JobStore
@@ -76,21 +79,33 @@ export class JobLedger {
     this.#clock = options.clock ?? systemClock
   }
 
-  /** Records new jobs (best effort). */
+  /**
+   * Records new jobs. Resolves once they are stored, or after `timeoutMs` / a failure (counted): the
+   * producer sends either way.
+   */
   created(records: readonly NewJobRecord[]): Promise<void> {
     const store = this.store
     const write: Promise<unknown> =
       records.length === 1 ? store.create(records[0]!) : Promise.all(records.map((r) => store.create(r)))
-    return this.#guard('create', write) as Promise<void>
+    return new Promise((resolve) => this.#guard('create', write, () => resolve()))
   }
 
-  /** Records that the attempt started; undefined when the store did not answer in time. */
-  running(id: string, attempt: number, startedAt: number): Promise<TransitionResult | undefined> {
-    return this.#guard('transition', this.store.transition(id, { status: 'running', attempt, startedAt }))
+  /**
+   * Records that the attempt started and calls `done` with the store's answer, or with undefined when
+   * it failed or did not answer within `timeoutMs` (the worker then runs the job anyway). A callback,
+   * not a promise: this is on every job's path.
+   */
+  running(
+    id: string,
+    attempt: number,
+    startedAt: number,
+    done: (answer: TransitionResult | undefined) => void,
+  ): void {
+    this.#guard('transition', this.store.transition(id, { status: 'running', attempt, startedAt }), done)
   }
 
   retrying(id: string, attempt: number, runAt: number, error: JobErrorInfo): Promise<unknown> {
-    return this.#guard('transition', this.store.transition(id, { status: 'retrying', attempt, runAt, error }))
+    return this.#fire('transition', this.store.transition(id, { status: 'retrying', attempt, runAt, error }))
   }
 
   /**
@@ -98,41 +113,46 @@ export class JobLedger {
    * or not JSON) still records success, with a ResultDropped note saying why.
    */
   succeeded(id: string, attempt: number, result: unknown): Promise<unknown> {
-    const store = this.store
-    const first = store.transition(id, { status: 'succeeded', attempt, result })
-    const write = first.catch((err: unknown) => {
-      const code = err instanceof ResultTooLargeError ? 'RESULT_TOO_LARGE' : notJson(result)
-      if (!code) throw err
-      const dropped: ResultDropped = {
-        $conveyor: 'result_dropped',
-        code,
-        message:
-          code === 'RESULT_TOO_LARGE'
-            ? `${(err as Error).message}; the job succeeded but its result was not kept`
-            : 'the job succeeded but its result is not JSON, so it was not kept',
-      }
-      return store.transition(id, { status: 'succeeded', attempt, result: dropped })
-    })
-    return this.#guard('transition', write)
+    return this.store
+      .transition(id, { status: 'succeeded', attempt, result })
+      .then(this.#onOk, (err: unknown) => {
+        const code = err instanceof ResultTooLargeError ? 'RESULT_TOO_LARGE' : notJson(result)
+        if (!code) return this.#failed('transition', err)
+        const dropped: ResultDropped = {
+          $conveyor: 'result_dropped',
+          code,
+          message:
+            code === 'RESULT_TOO_LARGE'
+              ? `${(err as Error).message}; the job succeeded but its result was not kept`
+              : 'the job succeeded but its result is not JSON, so it was not kept',
+        }
+        return this.#fire(
+          'transition',
+          this.store.transition(id, { status: 'succeeded', attempt, result: dropped }),
+        )
+      })
   }
 
   failed(id: string, attempt: number, error: JobErrorInfo): Promise<unknown> {
-    return this.#guard('transition', this.store.transition(id, { status: 'failed', attempt, error }))
+    return this.#fire('transition', this.store.transition(id, { status: 'failed', attempt, error }))
   }
 
   cancelled(id: string, attempt?: number): Promise<unknown> {
     const to =
       attempt === undefined ? { status: 'cancelled' as const } : { status: 'cancelled' as const, attempt }
-    return this.#guard('transition', this.store.transition(id, to))
+    return this.#fire('transition', this.store.transition(id, to))
   }
 
   progress(id: string, at: AttemptRef, progress: JobProgress): Promise<unknown> {
-    return this.#guard('progress', this.store.progress(id, at, progress))
+    return this.#fire('progress', this.store.progress(id, at, progress))
   }
 
-  /** Reads a record (best effort: undefined when the store does not answer in time). */
-  peek(id: string): ReturnType<JobStore['get']> {
-    return this.#guard('get', this.store.get(id))
+  /** Reads a record (best effort: undefined when the store fails or does not answer in time). */
+  peek(id: string): Promise<JobRecord | undefined> {
+    const read = this.store.get(id)
+    return new Promise<JobRecord | undefined>((resolve) =>
+      this.#guard<JobRecord | undefined>('get', read, resolve),
+    )
   }
 
   /** Stops the timeout sweep. The store is closed by whoever created it. */
@@ -143,24 +163,36 @@ export class JobLedger {
     this.#pending.clear()
   }
 
-  #guard<T>(op: string, write: Promise<T>): Promise<T | undefined> {
-    return new Promise<T | undefined>((resolve) => {
-      const pending: Pending = { at: this.#clock.now(), resolve }
-      this.#pending.add(pending)
-      this.#sweep ??= this.#clock.setTimer(this.#onSweep, this.timeoutMs / 2)
-      write.then(
-        (value) => {
-          if (!this.#pending.delete(pending)) return
-          if (this.#burst > 0) this.#recovered()
-          resolve(value)
-        },
-        (err: unknown) => {
-          if (!this.#pending.delete(pending)) return
-          this.#failed(op, err)
-          resolve(undefined)
-        },
-      )
-    })
+  /**
+   * A write nothing waits for: its failure is counted and logged; it is bounded by the backend's own
+   * request timeout (JOB_STORE_TIMEOUT_MS). Never rejects.
+   */
+  #fire<T>(op: string, write: Promise<T>): Promise<T | undefined> {
+    return write.then(this.#onOk, (err: unknown) => this.#failed(op, err))
+  }
+
+  readonly #onOk = <T>(value: T): T => {
+    if (this.#burst > 0) this.#recovered()
+    return value
+  }
+
+  /** A call something waits for: `done` gets the answer, or undefined on failure or after `timeoutMs`. */
+  #guard<T>(op: string, call: Promise<T>, done: (value: T | undefined) => void): void {
+    const pending: Pending = { at: this.#clock.now(), resolve: done as (value: undefined) => void }
+    this.#pending.add(pending)
+    this.#sweep ??= this.#clock.setTimer(this.#onSweep, this.timeoutMs / 2)
+    call.then(
+      (value) => {
+        if (!this.#pending.delete(pending)) return
+        if (this.#burst > 0) this.#recovered()
+        done(value)
+      },
+      (err: unknown) => {
+        if (!this.#pending.delete(pending)) return
+        this.#failed(op, err)
+        done(undefined)
+      },
+    )
   }
 
   readonly #onSweep = (): void => {
@@ -175,7 +207,7 @@ export class JobLedger {
     if (this.#pending.size > 0) this.#sweep = this.#clock.setTimer(this.#onSweep, this.timeoutMs / 2)
   }
 
-  #failed(op: string, err: unknown): void {
+  #failed(op: string, err: unknown): undefined {
     this.#metrics?.storeErrors.inc({ op })
     if (this.#burst++ === 0) {
       this.#log.warn(
@@ -183,6 +215,7 @@ export class JobLedger {
         'job store write failed; jobs go on without their records (further failures are counted in conveyor_job_store_errors_total until it answers again)',
       )
     }
+    return undefined
   }
 
   #recovered(): void {

@@ -60,19 +60,19 @@ export class RunTracker<R extends TrackedRun = TrackedRun> {
    * Records `running` and says whether the handler should run. A store that does not answer in time,
    * or has no record of the job, never stops a job: it runs.
    */
-  start(run: R): Promise<StartVerdict> {
-    return this.#ledger.running(run.id, run.attempt, run.startedAt).then((answer) => {
-      if (!answer) return 'run'
-      if (!answer.applied) {
+  start(run: R, done: (verdict: StartVerdict) => void): void {
+    this.#ledger.running(run.id, run.attempt, run.startedAt, (answer) => {
+      if (answer && !answer.applied) {
         const status = answer.current?.status
-        if (status === 'cancelled') return 'cancelled'
-        if (status === 'succeeded' || status === 'failed') return 'duplicate'
-        if (!answer.current) return 'run'
-        // Stored as running at this attempt or later: a second delivery of a message in flight elsewhere,
-        // or a hand-back that did not count as an attempt. Delivery is at least once: run it.
+        if (status === 'cancelled') return done('cancelled')
+        if (status === 'succeeded' || status === 'failed') return done('duplicate')
+        // No record (the store lost it, or it was never written): nothing to watch; run it. Stored as
+        // running at this attempt or later: a second delivery of a message in flight elsewhere, or a
+        // hand-back that did not count as an attempt. Delivery is at least once: run it.
+        if (!answer.current) return done('run')
       }
-      this.#watch(run)
-      return 'run'
+      if (answer) this.#watch(run)
+      done('run')
     })
   }
 
