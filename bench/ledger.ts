@@ -115,7 +115,8 @@ async function awsSide(
     concurrency: CONCURRENCY,
     logger,
     batch: 100,
-    parallel: 8,
+    // dynalite is one process on LevelDB: 800 concurrent creates time out there (real DynamoDB takes them).
+    parallel: 2,
     ...(ledger ? { ledger } : {}),
   })
   ledger?.close()
@@ -169,7 +170,7 @@ if (side === 'on' || side === 'off') {
         await store.close()
         awsRatios.push(on / off)
         console.log(
-          `aws round ${round + 1}: SQS + DynamoDB store ${Math.round(on)} jobs/s, SQS alone ${Math.round(off)} jobs/s, ratio ${(on / off).toFixed(3)}; DynamoDB ${(counts.writes / AWS_JOBS).toFixed(2)} writes, ${(counts.reads / AWS_JOBS).toFixed(2)} reads per job`,
+          `aws round ${round + 1}: SQS + DynamoDB store ${Math.round(on)} jobs/s, SQS alone ${Math.round(off)} jobs/s, ratio ${(on / off).toFixed(3)}; DynamoDB ${(counts.writes / AWS_JOBS).toFixed(2)} writes, ${(counts.reads / AWS_JOBS).toFixed(2)} reads per job (${[...counts.byOperation].map(([op, n]) => `${op} ${n}`).join(', ')})`,
         )
       }
       client.destroy()
