@@ -264,7 +264,7 @@ export class Worker {
     const tracker = job.track ? this.#tracker : undefined
     if (tracker) {
       // The ledger answers first: a job cancelled before it started, or one already finished, never runs.
-      run.onProgress = (percent, message) => tracker.progress(run, percent, message)
+      run.progressSink = tracker
       tracker.start(run, (verdict) => this.#run(run, verdict))
       return
     }
