@@ -331,10 +331,10 @@ export class Worker {
     }
     this.#finish(run)
     this.#settle(run.delivery, run.delivery.ack())
-    if (run.job.track) this.#tracker?.succeeded(run, value)
+    const recorded = run.job.track ? this.#tracker?.succeeded(run, value) : undefined
     const durationMs = this.#record(run, 'success')
     if (this.#log.isLevelEnabled('info')) run.log.info({ durationMs, outcome: 'success' }, 'job succeeded')
-    this.#emit(run.delivery, run.type, 'success')
+    this.#emit(run.delivery, run.type, 'success', undefined, recorded)
     this.#afterSlotFreed()
   }
 
@@ -357,21 +357,22 @@ export class Worker {
           ? `non-retryable: ${(err as Error).message}`
           : `failed ${delivery.attempt} of ${run.maxAttempts} attempts: ${(err as Error)?.message ?? String(err)}`
       this.#settle(delivery, delivery.deadLetter({ code, message, error: describeError(err) }))
-      if (job.track) this.#tracker?.failed(run, code, message)
+      const recorded = job.track ? this.#tracker?.failed(run, code, message) : undefined
       const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')
-      this.#emit(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
+      this.#emit(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err }, recorded)
     } else {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
       const retryInMs = backoffDelay(delivery.attempt, job.backoff, this.#random)
       this.#settle(delivery, delivery.retry(retryInMs))
-      if (job.track) {
+      let recorded: Promise<unknown> | undefined
+      if (job.track && this.#tracker) {
         const e = describeError(err)
-        this.#tracker?.retrying(run, this.#clock.now() + retryInMs, e.code ?? e.name, e.message)
+        recorded = this.#tracker.retrying(run, this.#clock.now() + retryInMs, e.code ?? e.name, e.message)
       }
       const durationMs = this.#record(run, outcome)
       run.log.warn({ err, durationMs, outcome, retryInMs }, 'job failed; will retry')
-      this.#emit(delivery, job.type, outcome, { retryInMs, error: err })
+      this.#emit(delivery, job.type, outcome, { retryInMs, error: err }, recorded)
     }
     this.#afterSlotFreed()
   }
@@ -393,9 +394,9 @@ export class Worker {
     this.#abandoned++
     this.#finish(run)
     this.#settle(run.delivery, run.delivery.ack())
-    this.#tracker?.cancelled(run)
+    const recorded = this.#tracker?.cancelled(run)
     run.log.info({ outcome: 'cancelled', durationMs: this.#clock.now() - run.startedAt }, 'job cancelled')
-    this.#emit(run.delivery, run.type, 'cancelled')
+    this.#emit(run.delivery, run.type, 'cancelled', undefined, recorded)
     this.#afterSlotFreed()
   }
 
@@ -478,6 +479,8 @@ export class Worker {
     type: string | undefined,
     outcome: JobOutcomeEvent['outcome'],
     extra: Partial<JobOutcomeEvent> = {},
+    /** The ledger's write of this outcome: listeners hear of it once it is recorded (or given up on). */
+    recorded?: Promise<unknown>,
   ): void {
     if (this.#listeners.length === 0) return
     const event: JobOutcomeEvent = {
@@ -488,6 +491,11 @@ export class Worker {
       outcome,
       ...extra,
     }
+    if (recorded) recorded.then(() => this.#tell(event))
+    else this.#tell(event)
+  }
+
+  #tell(event: JobOutcomeEvent): void {
     for (const listener of this.#listeners) listener(event)
   }
 }

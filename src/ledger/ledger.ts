@@ -55,10 +55,8 @@ interface Pending {
  * per burst of failures, and resolves to undefined, so the job goes on. Whatever needs the store's
  * answer (idempotent enqueue, cancel, reads) calls `store` directly and gets its StoreUnavailableError.
  *
- * The calls something waits for (the producer's create, the worker's `running`, cancel polls) give up
- * after `timeoutMs`, at no timer per call: they sit in a set that one timer sweeps every `timeoutMs / 2`
- * while anything is pending. Writes nothing waits for (outcomes, progress) are bounded by the backend's
- * own request timeout.
+ * Every call gives up after `timeoutMs`, at no timer per call: pending calls sit in a set that one
+ * timer sweeps every `timeoutMs / 2` while anything is pending.
  */
 export class JobLedger {
   readonly store: JobStore
@@ -113,24 +111,21 @@ export class JobLedger {
    * or not JSON) still records success, with a ResultDropped note saying why.
    */
   succeeded(id: string, attempt: number, result: unknown): Promise<unknown> {
-    return this.store
-      .transition(id, { status: 'succeeded', attempt, result })
-      .then(this.#onOk, (err: unknown) => {
-        const code = err instanceof ResultTooLargeError ? 'RESULT_TOO_LARGE' : notJson(result)
-        if (!code) return this.#failed('transition', err)
-        const dropped: ResultDropped = {
-          $conveyor: 'result_dropped',
-          code,
-          message:
-            code === 'RESULT_TOO_LARGE'
-              ? `${(err as Error).message}; the job succeeded but its result was not kept`
-              : 'the job succeeded but its result is not JSON, so it was not kept',
-        }
-        return this.#fire(
-          'transition',
-          this.store.transition(id, { status: 'succeeded', attempt, result: dropped }),
-        )
-      })
+    const store = this.store
+    const write = store.transition(id, { status: 'succeeded', attempt, result }).catch((err: unknown) => {
+      const code = err instanceof ResultTooLargeError ? 'RESULT_TOO_LARGE' : notJson(result)
+      if (!code) throw err
+      const dropped: ResultDropped = {
+        $conveyor: 'result_dropped',
+        code,
+        message:
+          code === 'RESULT_TOO_LARGE'
+            ? `${(err as Error).message}; the job succeeded but its result was not kept`
+            : 'the job succeeded but its result is not JSON, so it was not kept',
+      }
+      return store.transition(id, { status: 'succeeded', attempt, result: dropped })
+    })
+    return this.#fire('transition', write)
   }
 
   failed(id: string, attempt: number, error: JobErrorInfo): Promise<unknown> {
@@ -163,17 +158,9 @@ export class JobLedger {
     this.#pending.clear()
   }
 
-  /**
-   * A write nothing waits for: its failure is counted and logged; it is bounded by the backend's own
-   * request timeout (JOB_STORE_TIMEOUT_MS). Never rejects.
-   */
+  /** A write whose answer nobody needs: resolves when stored, or failed or timed out (counted). Never rejects. */
   #fire<T>(op: string, write: Promise<T>): Promise<T | undefined> {
-    return write.then(this.#onOk, (err: unknown) => this.#failed(op, err))
-  }
-
-  readonly #onOk = <T>(value: T): T => {
-    if (this.#burst > 0) this.#recovered()
-    return value
+    return new Promise<T | undefined>((resolve) => this.#guard(op, write, resolve))
   }
 
   /** A call something waits for: `done` gets the answer, or undefined on failure or after `timeoutMs`. */

@@ -76,24 +76,26 @@ export class RunTracker<R extends TrackedRun = TrackedRun> {
     })
   }
 
-  succeeded(run: R, result: unknown): void {
+  // The outcome writes resolve once stored (or given up on: failures are counted); they never reject.
+
+  succeeded(run: R, result: unknown): Promise<unknown> {
     this.#running.delete(run)
-    void this.#ledger.succeeded(run.id, run.attempt, result)
+    return this.#ledger.succeeded(run.id, run.attempt, result)
   }
 
-  retrying(run: R, runAt: number, code: string, message: string): void {
+  retrying(run: R, runAt: number, code: string, message: string): Promise<unknown> {
     this.#running.delete(run)
-    void this.#ledger.retrying(run.id, run.attempt, runAt, { code, message })
+    return this.#ledger.retrying(run.id, run.attempt, runAt, { code, message })
   }
 
-  failed(run: R, code: string, message: string): void {
+  failed(run: R, code: string, message: string): Promise<unknown> {
     this.#running.delete(run)
-    void this.#ledger.failed(run.id, run.attempt, { code, message })
+    return this.#ledger.failed(run.id, run.attempt, { code, message })
   }
 
-  cancelled(run: R): void {
+  cancelled(run: R): Promise<unknown> {
     this.#running.delete(run)
-    void this.#ledger.cancelled(run.id, run.attempt)
+    return this.#ledger.cancelled(run.id, run.attempt)
   }
 
   /** The attempt ended without an outcome to record (handed back at shutdown). */
