@@ -331,10 +331,11 @@ export class Worker {
     }
     this.#finish(run)
     this.#settle(run.delivery, run.delivery.ack())
-    const recorded = run.job.track ? this.#tracker?.succeeded(run, value) : undefined
+    const announce = this.#announce(run.delivery, run.type, 'success')
+    if (run.job.track && this.#tracker) this.#tracker.succeeded(run, value, announce)
+    else announce?.()
     const durationMs = this.#record(run, 'success')
     if (this.#log.isLevelEnabled('info')) run.log.info({ durationMs, outcome: 'success' }, 'job succeeded')
-    this.#emit(run.delivery, run.type, 'success', undefined, recorded)
     this.#afterSlotFreed()
   }
 
@@ -357,22 +358,22 @@ export class Worker {
           ? `non-retryable: ${(err as Error).message}`
           : `failed ${delivery.attempt} of ${run.maxAttempts} attempts: ${(err as Error)?.message ?? String(err)}`
       this.#settle(delivery, delivery.deadLetter({ code, message, error: describeError(err) }))
-      const recorded = job.track ? this.#tracker?.failed(run, code, message) : undefined
+      const announce = this.#announce(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
+      if (job.track && this.#tracker) this.#tracker.failed(run, code, message, announce)
+      else announce?.()
       const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')
-      this.#emit(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err }, recorded)
     } else {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
       const retryInMs = backoffDelay(delivery.attempt, job.backoff, this.#random)
       this.#settle(delivery, delivery.retry(retryInMs))
-      let recorded: Promise<unknown> | undefined
+      const announce = this.#announce(delivery, job.type, outcome, { retryInMs, error: err })
       if (job.track && this.#tracker) {
         const e = describeError(err)
-        recorded = this.#tracker.retrying(run, this.#clock.now() + retryInMs, e.code ?? e.name, e.message)
-      }
+        this.#tracker.retrying(run, this.#clock.now() + retryInMs, e.code ?? e.name, e.message, announce)
+      } else announce?.()
       const durationMs = this.#record(run, outcome)
       run.log.warn({ err, durationMs, outcome, retryInMs }, 'job failed; will retry')
-      this.#emit(delivery, job.type, outcome, { retryInMs, error: err }, recorded)
     }
     this.#afterSlotFreed()
   }
@@ -394,9 +395,8 @@ export class Worker {
     this.#abandoned++
     this.#finish(run)
     this.#settle(run.delivery, run.delivery.ack())
-    const recorded = this.#tracker?.cancelled(run)
+    this.#tracker?.cancelled(run, this.#announce(run.delivery, run.type, 'cancelled'))
     run.log.info({ outcome: 'cancelled', durationMs: this.#clock.now() - run.startedAt }, 'job cancelled')
-    this.#emit(run.delivery, run.type, 'cancelled', undefined, recorded)
     this.#afterSlotFreed()
   }
 
@@ -479,10 +479,21 @@ export class Worker {
     type: string | undefined,
     outcome: JobOutcomeEvent['outcome'],
     extra: Partial<JobOutcomeEvent> = {},
-    /** The ledger's write of this outcome: listeners hear of it once it is recorded (or given up on). */
-    recorded?: Promise<unknown>,
   ): void {
-    if (this.#listeners.length === 0) return
+    this.#announce(delivery, type, outcome, extra)?.()
+  }
+
+  /**
+   * The outcome event, to tell listeners when called (the ledger calls it once it has recorded the
+   * outcome, or given up on the write); undefined when nobody listens.
+   */
+  #announce(
+    delivery: Delivery,
+    type: string | undefined,
+    outcome: JobOutcomeEvent['outcome'],
+    extra: Partial<JobOutcomeEvent> = {},
+  ): (() => void) | undefined {
+    if (this.#listeners.length === 0) return undefined
     const event: JobOutcomeEvent = {
       id: delivery.id,
       type,
@@ -491,11 +502,8 @@ export class Worker {
       outcome,
       ...extra,
     }
-    if (recorded) recorded.then(() => this.#tell(event))
-    else this.#tell(event)
-  }
-
-  #tell(event: JobOutcomeEvent): void {
-    for (const listener of this.#listeners) listener(event)
+    return () => {
+      for (const listener of this.#listeners) listener(event)
+    }
   }
 }

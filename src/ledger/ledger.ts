@@ -102,19 +102,21 @@ export class JobLedger {
     this.#guard('transition', this.store.transition(id, { status: 'running', attempt, startedAt }), done)
   }
 
-  retrying(id: string, attempt: number, runAt: number, error: JobErrorInfo): Promise<unknown> {
-    return this.#fire('transition', this.store.transition(id, { status: 'retrying', attempt, runAt, error }))
+  // Outcome writes: `done` (optional) is called once the write is stored, failed or timed out.
+
+  retrying(id: string, attempt: number, runAt: number, error: JobErrorInfo, done?: () => void): void {
+    this.#guard('transition', this.store.transition(id, { status: 'retrying', attempt, runAt, error }), done)
   }
 
   /**
    * Records success with the handler's resolved value. A value the store will not keep (over its cap,
    * or not JSON) still records success, with a ResultDropped note saying why.
    */
-  succeeded(id: string, attempt: number, result: unknown): Promise<unknown> {
+  succeeded(id: string, attempt: number, result: unknown, done?: () => void): void {
     const store = this.store
-    const write = store.transition(id, { status: 'succeeded', attempt, result }).catch((err: unknown) => {
+    this.#guard('transition', store.transition(id, { status: 'succeeded', attempt, result }), done, (err) => {
       const code = err instanceof ResultTooLargeError ? 'RESULT_TOO_LARGE' : notJson(result)
-      if (!code) throw err
+      if (!code) return undefined
       const dropped: ResultDropped = {
         $conveyor: 'result_dropped',
         code,
@@ -125,21 +127,22 @@ export class JobLedger {
       }
       return store.transition(id, { status: 'succeeded', attempt, result: dropped })
     })
-    return this.#fire('transition', write)
   }
 
-  failed(id: string, attempt: number, error: JobErrorInfo): Promise<unknown> {
-    return this.#fire('transition', this.store.transition(id, { status: 'failed', attempt, error }))
+  failed(id: string, attempt: number, error: JobErrorInfo, done?: () => void): void {
+    this.#guard('transition', this.store.transition(id, { status: 'failed', attempt, error }), done)
   }
 
-  cancelled(id: string, attempt?: number): Promise<unknown> {
+  cancelled(id: string, attempt?: number, done?: () => void): void {
     const to =
       attempt === undefined ? { status: 'cancelled' as const } : { status: 'cancelled' as const, attempt }
-    return this.#fire('transition', this.store.transition(id, to))
+    this.#guard('transition', this.store.transition(id, to), done)
   }
 
+  /** Records progress; resolves once stored, failed or timed out. Never rejects. */
   progress(id: string, at: AttemptRef, progress: JobProgress): Promise<unknown> {
-    return this.#fire('progress', this.store.progress(id, at, progress))
+    const write = this.store.progress(id, at, progress)
+    return new Promise<unknown>((resolve) => this.#guard('progress', write, resolve))
   }
 
   /** Reads a record (best effort: undefined when the store fails or does not answer in time). */
@@ -158,26 +161,32 @@ export class JobLedger {
     this.#pending.clear()
   }
 
-  /** A write whose answer nobody needs: resolves when stored, or failed or timed out (counted). Never rejects. */
-  #fire<T>(op: string, write: Promise<T>): Promise<T | undefined> {
-    return new Promise<T | undefined>((resolve) => this.#guard(op, write, resolve))
-  }
-
-  /** A call something waits for: `done` gets the answer, or undefined on failure or after `timeoutMs`. */
-  #guard<T>(op: string, call: Promise<T>, done: (value: T | undefined) => void): void {
-    const pending: Pending = { at: this.#clock.now(), resolve: done as (value: undefined) => void }
+  /**
+   * Waits for `call`: `done` gets the answer, or undefined on failure or after `timeoutMs` (counted).
+   * `recover` may turn a rejection into a second call (waited for the same way).
+   */
+  #guard<T>(
+    op: string,
+    call: Promise<T>,
+    done: ((value: T | undefined) => void) | undefined,
+    recover?: (err: unknown) => Promise<T> | undefined,
+  ): void {
+    const resolve = done ?? ignore
+    const pending: Pending = { at: this.#clock.now(), resolve: resolve as (value: undefined) => void }
     this.#pending.add(pending)
     this.#sweep ??= this.#clock.setTimer(this.#onSweep, this.timeoutMs / 2)
     call.then(
       (value) => {
         if (!this.#pending.delete(pending)) return
         if (this.#burst > 0) this.#recovered()
-        done(value)
+        resolve(value)
       },
       (err: unknown) => {
         if (!this.#pending.delete(pending)) return
+        const next = recover?.(err)
+        if (next) return this.#guard(op, next, done)
         this.#failed(op, err)
-        done(undefined)
+        resolve(undefined)
       },
     )
   }
@@ -210,6 +219,8 @@ export class JobLedger {
     this.#burst = 0
   }
 }
+
+function ignore(): void {}
 
 function notJson(value: unknown): 'RESULT_NOT_JSON' | undefined {
   try {

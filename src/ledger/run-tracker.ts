@@ -76,26 +76,26 @@ export class RunTracker<R extends TrackedRun = TrackedRun> {
     })
   }
 
-  // The outcome writes resolve once stored (or given up on: failures are counted); they never reject.
+  // Outcome writes; `done` (optional) is called once the write is stored, failed or timed out.
 
-  succeeded(run: R, result: unknown): Promise<unknown> {
+  succeeded(run: R, result: unknown, done?: () => void): void {
     this.#running.delete(run)
-    return this.#ledger.succeeded(run.id, run.attempt, result)
+    this.#ledger.succeeded(run.id, run.attempt, result, done)
   }
 
-  retrying(run: R, runAt: number, code: string, message: string): Promise<unknown> {
+  retrying(run: R, runAt: number, code: string, message: string, done?: () => void): void {
     this.#running.delete(run)
-    return this.#ledger.retrying(run.id, run.attempt, runAt, { code, message })
+    this.#ledger.retrying(run.id, run.attempt, runAt, { code, message }, done)
   }
 
-  failed(run: R, code: string, message: string): Promise<unknown> {
+  failed(run: R, code: string, message: string, done?: () => void): void {
     this.#running.delete(run)
-    return this.#ledger.failed(run.id, run.attempt, { code, message })
+    this.#ledger.failed(run.id, run.attempt, { code, message }, done)
   }
 
-  cancelled(run: R): Promise<unknown> {
+  cancelled(run: R, done?: () => void): void {
     this.#running.delete(run)
-    return this.#ledger.cancelled(run.id, run.attempt)
+    this.#ledger.cancelled(run.id, run.attempt, done)
   }
 
   /** The attempt ended without an outcome to record (handed back at shutdown). */
@@ -105,7 +105,7 @@ export class RunTracker<R extends TrackedRun = TrackedRun> {
 
   /** A delivery that never became a run (invalid payload, unknown type): record it failed. */
   rejected(id: string, attempt: number, code: string, message: string): void {
-    void this.#ledger.failed(id, attempt, { code, message })
+    this.#ledger.failed(id, attempt, { code, message })
   }
 
   /**
