@@ -6,6 +6,9 @@
 // 2. aws: 10,000 no-op jobs on SQS (fauxqs) with the DynamoDB job store (dynalite), against SQS alone.
 //    fauxqs and dynalite run in processes of their own; three rounds, alternating; awsRatio is the
 //    median per-round ratio. (BENCH_AWS=0 skips it and prints null.)
+// Each memory round also runs a third side, "wiring": the ledger on a store that answers at once and
+// keeps nothing, to show what the wiring costs apart from the memory store's own bookkeeping (printed
+// per round and as the median; not part of the JSON).
 // storeWritesPerJob / storeReadsPerJob: requests the store received per job, from the memory rounds
 // (the DynamoDB ones are printed too: a refused write that reads back would show there).
 // Last line: { "bench": "ledger", "memoryRatio", "awsRatio", "storeWritesPerJob", "storeReadsPerJob" }
@@ -22,6 +25,7 @@ import { defineJob } from '../src/job.ts'
 import { JobLedger } from '../src/ledger/ledger.ts'
 import { createLogger } from '../src/logger.ts'
 import { Producer } from '../src/producer.ts'
+import type { JobStore } from '../src/store/job-store.ts'
 import type { RequestCounts } from '../src/store/records.ts'
 import { Worker } from '../src/worker.ts'
 import { timeNoopJobs } from './support/noop-jobs.ts'
@@ -54,10 +58,25 @@ interface SideResult {
   reads: number
 }
 
+/** A store that answers every write at once and keeps nothing: the wiring's cost alone. */
+function answeringStore(): JobStore {
+  const created = Promise.resolve(true)
+  const applied = Promise.resolve({ applied: true })
+  return new Proxy({ driver: 'answering' } as JobStore, {
+    get: (target, prop) =>
+      prop === 'driver'
+        ? target.driver
+        : prop === 'transition'
+          ? () => applied
+          : () => (prop === 'create' ? created : Promise.resolve(undefined)),
+  })
+}
+
 /** One memory side, in this (fresh) process. */
-async function memorySide(withStore: boolean): Promise<SideResult> {
+async function memorySide(kind: 'on' | 'off' | 'wiring'): Promise<SideResult> {
   const queue = new MemoryQueue({ capacity: JOBS + 1 })
-  const store = withStore ? new MemoryJobStore() : undefined
+  const memoryStore = kind === 'on' ? new MemoryJobStore() : undefined
+  const store = kind === 'wiring' ? answeringStore() : memoryStore
   const ledger = store ? new JobLedger({ store, logger }) : undefined
   let done = 0
   let finished!: () => void
@@ -85,7 +104,11 @@ async function memorySide(withStore: boolean): Promise<SideResult> {
   ledger?.close()
   // The last success writes are under way as the last handler returns; let them land before counting.
   await new Promise((r) => setImmediate(r))
-  return { rate: JOBS / seconds, writes: store?.requests.writes ?? 0, reads: store?.requests.reads ?? 0 }
+  return {
+    rate: JOBS / seconds,
+    writes: memoryStore?.requests.writes ?? 0,
+    reads: memoryStore?.requests.reads ?? 0,
+  }
 }
 
 async function startChild(script: string): Promise<{ child: ChildProcess; endpoint: string }> {
@@ -127,29 +150,35 @@ async function awsSide(
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const side = process.argv[2]
-if (side === 'on' || side === 'off') {
-  console.log(JSON.stringify(await memorySide(side === 'on')))
+if (side === 'on' || side === 'off' || side === 'wiring') {
+  console.log(JSON.stringify(await memorySide(side)))
 } else {
   const run = (which: string) => {
     const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), which], { encoding: 'utf8' })
     return JSON.parse(out.trim().split('\n').at(-1)!) as SideResult
   }
   const ratios: number[] = []
+  const wiringRatios: number[] = []
   let writes = 0
   let reads = 0
   let jobs = 0
   for (let round = 0; round < ROUNDS; round++) {
     const off = run('off')
     const on = run('on')
+    const wiring = run('wiring')
     ratios.push(on.rate / off.rate)
+    wiringRatios.push(wiring.rate / off.rate)
     writes += on.writes
     reads += on.reads
     jobs += JOBS
     console.log(
-      `memory round ${round + 1}: store on ${Math.round(on.rate)} jobs/s, off ${Math.round(off.rate)} jobs/s, ratio ${(on.rate / off.rate).toFixed(3)}`,
+      `memory round ${round + 1}: store on ${Math.round(on.rate)} jobs/s, off ${Math.round(off.rate)} jobs/s, ratio ${(on.rate / off.rate).toFixed(3)}; wiring only ${Math.round(wiring.rate)} jobs/s, ratio ${(wiring.rate / off.rate).toFixed(3)}`,
     )
   }
   const memoryRatio = Number(median(ratios).toFixed(3))
+  console.log(
+    `memory: median ratio ${memoryRatio}; wiring only (a store that keeps nothing) ${median(wiringRatios).toFixed(3)}`,
+  )
 
   let awsRatio: number | null = null
   if (process.env.BENCH_AWS !== '0') {
