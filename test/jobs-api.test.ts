@@ -147,6 +147,35 @@ test('jobs api: a job cancelled while running has its signal fired, ends cancell
   assert.deepEqual([stats.ready, stats.inFlight, stats.delayed, stats.deadLettered], [0, 0, 0, 0])
 })
 
+test('jobs api: a job cancelled while waiting for its retry never runs again', async (t) => {
+  let runs = 0
+  const once = defineJob({
+    type: 'test.once',
+    schema: Type.Object({}),
+    publishable: true,
+    maxAttempts: 3,
+    backoff: { baseMs: 400, maxMs: 400 },
+    handle: () => {
+      runs++
+      throw new Error('fails, then waits 200 ms for its retry')
+    },
+  })
+  const s = await ledgerStack([once], { random: () => 0.5 })
+  t.after(() => s.close())
+  const { id } = (await post(s.app, { type: 'test.once', payload: {} })).json()
+  await s.outcomes.waitFor(id, 'retry')
+  const waiting = (await get(s.app, `/v1/jobs/${id}`)).json()
+  assert.equal(waiting.status, 'retrying')
+  assert.equal(waiting.attempts, 1)
+  assert.match(waiting.error.message, /fails, then waits/)
+  assert.ok(Date.parse(waiting.runAt) > Date.parse(waiting.updatedAt))
+  assert.deepEqual((await cancel(s.app, id)).json(), { id, status: 'cancelled' })
+  await s.outcomes.waitFor(id, 'cancelled')
+  assert.equal(runs, 1)
+  assert.deepEqual(s.outcomes.of(id), ['retry', 'cancelled'])
+  assert.equal((await get(s.app, `/v1/jobs/${id}`)).json().status, 'cancelled')
+})
+
 test('jobs api: an idempotent repeat gets the same 202 and enqueues nothing; another body is a 409', async (t) => {
   const runs: string[] = []
   const s = await ledgerStack([sumJob(runs)])
@@ -300,7 +329,9 @@ test('jobs api: with the job store down a job still runs; idempotent enqueue, GE
   assert.equal(cancelled.statusCode, 503)
   assert.ok(cancelled.headers['retry-after'])
   assert.equal((await get(s.app, `/v1/jobs/${id}`)).statusCode, 503)
-  assert.equal((await s.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503)
+  const ready = await s.app.inject({ method: 'GET', url: '/readyz' })
+  assert.equal(ready.statusCode, 503)
+  assert.match(ready.json().message, /job store not reachable/)
   const metrics = await s.app.inject({ method: 'GET', url: '/metrics' })
   assert.match(metrics.body, /conveyor_job_store_errors_total\{op="create"\} 1/)
   assert.match(metrics.body, /conveyor_job_store_errors_total\{op="transition"\} 2/)

@@ -41,7 +41,7 @@ export interface LedgerStack<S extends JobStore = MemoryJobStore> {
  */
 export async function ledgerStack<S extends JobStore = MemoryJobStore>(
   jobs: JobDefinition[],
-  options: { resultMaxBytes?: number; queue?: Queue; store?: S } = {},
+  options: { resultMaxBytes?: number; queue?: Queue; store?: S; random?: () => number } = {},
 ): Promise<LedgerStack<S>> {
   const queue = options.queue ?? new MemoryQueue()
   const store =
@@ -53,7 +53,15 @@ export async function ledgerStack<S extends JobStore = MemoryJobStore>(
   const ledger = new JobLedger({ store, logger: testLogger, metrics, timeoutMs: 500 })
   const registry = new JobRegistry(jobs)
   const producer = new Producer({ queue, registry, metrics, ledger })
-  const worker = new Worker({ queue, jobs: registry, logger: testLogger, metrics, ledger, leaseMs: 120 })
+  const worker = new Worker({
+    queue,
+    jobs: registry,
+    logger: testLogger,
+    metrics,
+    ledger,
+    leaseMs: 120,
+    ...(options.random ? { random: options.random } : {}),
+  })
   const outcomes = new JobOutcomes(worker)
   worker.start()
   const app = await buildApp({
