@@ -122,6 +122,7 @@ if (role === 'api' || role === 'all') {
         `Try:\n  curl -s -X POST ${url}/v1/exports ${auth} -H 'content-type: application/json' \\\n` +
         `    -d '{"kind":"activities","format":"csv","params":{"rows":100000}}'\n` +
         `  curl -s ${url}/v1/exports ${auth}\n` +
+        `  curl -s ${url}/v1/jobs ${auth}      # your jobs: status, attempts, result\n` +
         `  curl -s ${url}/v1/activities/export.csv ${auth}\n` +
         `Queues and dead letters: ${url}/dashboard    API description: ${url}/openapi.json\n` +
         (outbox ? `Emails: ${url}/dev/outbox\n\n` : '\n'),
@@ -133,10 +134,12 @@ log.info({ driver: queue.driver, role }, 'Conveyor is running; Ctrl-C to stop')
 
 if (queue.driver === 'memory' && role === 'all') {
   // A few demo jobs, to show the worker, a retry and a delay in the logs.
-  for (const name of ['Ada', 'Grace', 'Linus']) await producer.enqueue(greetJob, { name })
-  await producer.enqueue(greetJob, { name: 'Flaky Fred', flaky: true })
-  await producer.enqueue(greetJob, { name: 'Later Lin' }, { delayMs: 2_000 })
-  await producer.enqueue('email.welcome', { to: 'demo@example.com', name: 'Demo' })
+  // Owned by the demo user, so the demo token sees them at GET /v1/jobs.
+  const owner = 'demo'
+  for (const name of ['Ada', 'Grace', 'Linus']) await producer.enqueue(greetJob, { name }, { owner })
+  await producer.enqueue(greetJob, { name: 'Flaky Fred', flaky: true }, { owner })
+  await producer.enqueue(greetJob, { name: 'Later Lin' }, { delayMs: 2_000, owner })
+  await producer.enqueue('email.welcome', { to: 'demo@example.com', name: 'Demo' }, { owner })
   const demoExport = await handlers.exports.request(
     'demo',
     { kind: 'activities', format: 'csv', params: { rows: 10_000 } },
