@@ -61,10 +61,17 @@ function crossFieldProblems(config: Config): string[] {
       config.queue?.driver === 'sqs' && 'QUEUE_DRIVER=sqs',
       config.storage?.driver === 's3' && 'STORAGE_DRIVER=s3',
       config.mail?.driver === 'ses' && 'MAIL_DRIVER=ses',
+      config.jobStore?.driver === 'dynamodb' && 'JOB_STORE=dynamodb',
     ].filter(Boolean)
     if (aws.length > 0)
       problems.push(`AWS_REGION is required when ${aws.join(', ')} (e.g. AWS_REGION=eu-west-1)`)
   }
+  if (
+    config.jobStore?.driver === 'firestore' &&
+    !config.jobStore.firestoreProjectId &&
+    !config.pubsub?.projectId
+  )
+    problems.push('FIRESTORE_PROJECT_ID (or GOOGLE_CLOUD_PROJECT) is required when JOB_STORE=firestore')
   if (config.app?.env === 'production' && !config.app.jwtSecret) {
     problems.push('AUTH_JWT_SECRET is required when NODE_ENV=production')
   }

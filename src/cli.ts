@@ -9,6 +9,7 @@ import { createSigner } from 'fast-jwt'
 import { loadConfig } from '../config/load.ts'
 import { deploymentQueues, handlersFromConfig } from '../handlers/index.ts'
 import { deadLetters, overview, redrive } from './admin.ts'
+import { table } from './cli-format.ts'
 import { createQueue } from './create-queue.ts'
 import { devSecret } from './dev-secret.ts'
 import { ConfigError, InvalidPayloadError, UnknownJobTypeError } from './errors.ts'
@@ -24,6 +25,9 @@ const USAGE = `usage: npm run conveyor -- <command>
   token --sub <user> [--email <address>] [--role admin] [--expires 12h]
                                          an API bearer token signed with AUTH_JWT_SECRET (or the
                                          development secret in STORAGE_DIR)
+  jobs list [--status s] [--owner o] [--type t] [--limit N]   job records, newest first (JOB_STORE)
+  jobs show <id>                         one job's record: status, attempts, progress, result, error
+  jobs cancel <id>                       cancel a job (one not started never runs; a running one is aborted)
 options: --json (machine-readable output)`
 
 function fail(message: string, code = 1): never {
@@ -51,6 +55,10 @@ function parseOptions() {
     options: {
       limit: { type: 'string' },
       delay: { type: 'string' },
+      status: { type: 'string' },
+      owner: { type: 'string' },
+      type: { type: 'string' },
+      cursor: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean' },
       sub: { type: 'string' },
@@ -97,6 +105,10 @@ function duration(text: string): number | undefined {
   return Number(match[1]) * unit
 }
 
+if (command === 'jobs') {
+  const { jobsCommand } = await import('./cli-jobs.ts')
+  process.exit(await jobsCommand(config, rest, values))
+}
 if (config.queue.driver === 'memory') {
   fail(
     'conveyor: QUEUE_DRIVER=memory keeps its queues inside the `npm start` process; open its /dashboard, or set QUEUE_DRIVER=sqs|pubsub',
@@ -116,19 +128,6 @@ const queueNames = deploymentQueues(jobs)
 
 function print(json: unknown, text: () => string): void {
   process.stdout.write(values.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`)
-}
-
-function table(rows: (string | number | null | undefined)[][]): string {
-  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))))
-  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)))
-  return cells
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')
 }
 
 function queueArg(): string {

@@ -27,6 +27,8 @@ export class JobRun implements JobContext {
   finished = false
   /** Timed out while the handler kept running. */
   abandoned = false
+  /** Where `progress` goes: the job ledger's tracker, when the job is tracked. */
+  progressSink: { progress(run: JobRun, percent: number, message?: string): Promise<void> } | undefined
 
   constructor(delivery: Delivery, envelope: Envelope, job: JobDefinition, log: Logger, startedAt: number) {
     this.delivery = delivery
@@ -66,6 +68,10 @@ export class JobRun implements JobContext {
       attempt: this.attempt,
     })
     return this.#log
+  }
+
+  progress(percent: number, message?: string): Promise<void> {
+    return this.progressSink ? this.progressSink.progress(this, percent, message) : Promise.resolve()
   }
 
   abort(reason: unknown): void {

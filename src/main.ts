@@ -9,6 +9,7 @@ import { createQueue } from './create-queue.ts'
 import { devSecret } from './dev-secret.ts'
 import { ConfigError } from './errors.ts'
 import { buildApp } from './http/app.ts'
+import { JobLedger } from './ledger/ledger.ts'
 import { createLogger, logFormat } from './logger.ts'
 import { OutboxMailer } from './mail/outbox.ts'
 import { Metrics } from './metrics.ts'
@@ -16,6 +17,7 @@ import { Producer } from './producer.ts'
 import { JobRegistry } from './registry.ts'
 import { Scheduler } from './scheduler.ts'
 import { createMailer } from './services.ts'
+import { createJobStore } from './store/create-job-store.ts'
 import { Worker } from './worker.ts'
 
 // Entry point: `npm start [-- all|api|worker]`. Reads the configuration (and a .env file if there is
@@ -52,7 +54,16 @@ const log = createLogger({ level: config.log.level, format: logFormat(config.log
 const queue = await createQueue(config, { logger: log })
 const metrics = new Metrics()
 const registry = new JobRegistry()
-const producer = new Producer({ queue, registry, metrics })
+// The job ledger (JOB_STORE): records every tracked job; the API's GET/cancel and idempotency keys use it.
+const jobStore = await createJobStore(config)
+const ledger = new JobLedger({ store: jobStore, logger: log, metrics })
+if (role !== 'all' && jobStore.driver === 'memory') {
+  log.warn(
+    { role },
+    "JOB_STORE=memory keeps job records inside this process: API and worker processes will not see each other's records; use JOB_STORE=dynamodb|firestore",
+  )
+}
+const producer = new Producer({ queue, registry, metrics, ledger })
 // Without AUTH_JWT_SECRET (development only): a secret kept in STORAGE_DIR, so tokens and emailed
 // links survive restarts and `npm run conveyor -- token` signs with the same one.
 const dev = config.app.jwtSecret ? undefined : devSecret(config.storage.dir)
@@ -86,6 +97,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     if (queue.driver === 'memory') await logMemoryDrops()
     await queue.close()
     await mailer.close()
+    ledger.close()
+    await jobStore.close()
     clearInterval(keepAlive)
     log.info('stopped')
   })
@@ -122,6 +135,7 @@ if (role === 'worker' || role === 'all') {
     jobs: registry,
     logger: log,
     metrics,
+    ledger,
     concurrency: config.worker.concurrency,
     leaseMs: config.worker.leaseMs,
     shutdownGraceMs: config.worker.shutdownGraceMs,
@@ -141,6 +155,7 @@ if (role === 'api' || role === 'all') {
       registry,
       producer,
       metrics,
+      ledger,
       readinessQueue: 'default',
       ...(worker ? { worker } : {}),
       exports: handlers.exports,
@@ -181,6 +196,7 @@ if (role === 'api' || role === 'all') {
         `Try:\n  curl -s -X POST ${url}/v1/exports ${auth} -H 'content-type: application/json' \\\n` +
         `    -d '{"kind":"activities","format":"csv","params":{"rows":100000}}'\n` +
         `  curl -s ${url}/v1/exports ${auth}\n` +
+        `  curl -s ${url}/v1/jobs ${auth}      # your jobs: status, attempts, result\n` +
         `  curl -s ${url}/v1/activities/export.csv ${auth}\n` +
         `More tokens: npm run conveyor -- token --sub <user> [--email <address>] [--role admin]\n` +
         `Dashboard, signed in as the demo admin (the token stays in the # part, never sent to the server):\n  ${url}/dashboard#token=${token}\n` +
@@ -199,10 +215,12 @@ log.info({ driver: queue.driver, role }, 'Conveyor is running; Ctrl-C to stop')
 
 if (queue.driver === 'memory' && role === 'all') {
   // A few demo jobs, to show the worker, a retry and a delay in the logs.
-  for (const name of ['Ada', 'Grace', 'Linus']) await producer.enqueue(greetJob, { name })
-  await producer.enqueue(greetJob, { name: 'Flaky Fred', flaky: true })
-  await producer.enqueue(greetJob, { name: 'Later Lin' }, { delayMs: 2_000 })
-  await producer.enqueue('email.welcome', { to: 'demo@example.com', name: 'Demo' })
+  // Owned by the demo user, so the demo token sees them at GET /v1/jobs.
+  const owner = 'demo'
+  for (const name of ['Ada', 'Grace', 'Linus']) await producer.enqueue(greetJob, { name }, { owner })
+  await producer.enqueue(greetJob, { name: 'Flaky Fred', flaky: true }, { owner })
+  await producer.enqueue(greetJob, { name: 'Later Lin' }, { delayMs: 2_000, owner })
+  await producer.enqueue('email.welcome', { to: 'demo@example.com', name: 'Demo' }, { owner })
   const demoExport = await handlers.exports.request(
     'demo',
     { kind: 'activities', format: 'csv', params: { rows: 10_000 } },

@@ -30,6 +30,8 @@ export class Metrics {
   readonly throughput = new Throughput()
   readonly leaseLost: Counter<'queue'>
   readonly duplicates: Counter<'queue'>
+  /** Job-store writes that failed or timed out (the job went on without its record). */
+  readonly storeErrors: Counter<'op'>
   readonly #watched = new Map<string, Queue>()
   readonly #workers = new Set<WorkerGauges>()
   readonly #series = new Map<string, Map<string, JobSeries>>()
@@ -105,6 +107,12 @@ export class Metrics {
       name: 'conveyor_duplicate_deliveries_total',
       help: 'Deliveries of a message already running in this worker: not started a second time.',
       labelNames: ['queue'],
+      registers: [registry],
+    })
+    this.storeErrors = new Counter({
+      name: 'conveyor_job_store_errors_total',
+      help: 'Job-store writes that failed or timed out, by operation; the jobs went on without those records.',
+      labelNames: ['op'],
       registers: [registry],
     })
     const watched = this.#watched

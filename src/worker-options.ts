@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox'
 import type { Clock } from './clock.ts'
 import type { JobDefinition } from './job.ts'
+import type { JobLedger } from './ledger/ledger.ts'
 import type { Logger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
 import type { Queue } from './queue.ts'
@@ -44,18 +45,32 @@ export interface WorkerOptions extends Partial<WorkerSettings> {
   clock?: Clock
   /** Source of jitter; tests pass a fixed one. Default Math.random. */
   random?: () => number
+  /** The job ledger: records each attempt, progress and result, and cancels jobs on request. Default none. */
+  ledger?: JobLedger
 }
 
 /**
  * What happened to one attempt. `released` = handed back unfinished at shutdown; `lease_lost` = the
- * lease was lost (the handler was aborted, or the delivery never started) and nothing was settled.
+ * lease was lost (the handler was aborted, or the delivery never started) and nothing was settled;
+ * `cancelled` = cancelled through the ledger (before it started, or while it ran); `duplicate` = a
+ * delivery of a job the ledger says already finished, acked without running. With a ledger, listeners
+ * hear of an outcome once the ledger has recorded it (or given up on the write), so a record read after
+ * the event shows it.
  */
 export interface JobOutcomeEvent {
   id: string
   type: string | undefined
   queue: string
   attempt: number
-  outcome: 'success' | 'retry' | 'timeout' | 'dead_letter' | 'released' | 'lease_lost'
+  outcome:
+    | 'success'
+    | 'retry'
+    | 'timeout'
+    | 'dead_letter'
+    | 'released'
+    | 'lease_lost'
+    | 'cancelled'
+    | 'duplicate'
   /** Retry delay chosen, for `retry` and `timeout`. */
   retryInMs?: number
   /** Why, for `dead_letter`. */

@@ -6,6 +6,7 @@ import type { DeadLetterCode } from './envelope.ts'
 import {
   describeError,
   InvalidPayloadError,
+  JobCancelledError,
   JobTimeoutError,
   type LeaseLostError,
   NonRetryableError,
@@ -13,6 +14,7 @@ import {
 } from './errors.ts'
 import { JobRun } from './job-run.ts'
 import { type LeaseHolder, LeaseKeeper } from './lease-keeper.ts'
+import { RunTracker, type StartVerdict } from './ledger/run-tracker.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { Metrics } from './metrics.ts'
 import type { Delivery, Queue } from './queue.ts'
@@ -50,6 +52,8 @@ export class Worker {
   readonly #timeouts: DeadlineQueue<JobRun>
   readonly #leases: LeaseKeeper<LeaseHolder>
   readonly #settler: Settler
+  /** The job ledger's worker side; undefined when the worker runs without a job store. */
+  readonly #tracker: RunTracker<JobRun> | undefined
   /** Running jobs by message id. */
   readonly #active = new Map<string, JobRun>()
   /** Second deliveries of a message id that is running, waiting for that run to end. */
@@ -63,7 +67,7 @@ export class Worker {
   #stopped: Promise<void> | undefined
 
   constructor(options: WorkerOptions) {
-    const { queue, jobs, logger, metrics, clock, random, ...settings } = options
+    const { queue, jobs, logger, metrics, clock, random, ledger, ...settings } = options
     this.settings = workerSettings.parse('worker options', settings)
     this.registry = jobs instanceof JobRegistry ? jobs : new JobRegistry(jobs)
     this.#queue = queue
@@ -77,6 +81,13 @@ export class Worker {
     this.#settler = new Settler(this.#clock, this.#log, this.metrics, leaseMs / 6)
     const freeSlots = () => (this.#state === 'running' ? this.settings.concurrency - this.#running : 0)
     this.#dispatch = new Dispatcher(freeSlots, (delivery) => this.#start(delivery))
+    this.#tracker = ledger
+      ? new RunTracker<JobRun>(ledger, {
+          clock: this.#clock,
+          intervalMs: leaseMs / 6,
+          onCancel: (run) => this.#onCancel(run as JobRun),
+        })
+      : undefined
     this.metrics.trackWorker(this)
   }
 
@@ -168,6 +179,7 @@ export class Worker {
     await this.#settler.idle()
     this.#timeouts.clear()
     this.#leases.clear()
+    this.#tracker?.close()
     this.#state = 'stopped'
     this.#log.info('worker stopped')
   }
@@ -204,8 +216,25 @@ export class Worker {
     const now = this.#clock.now()
     const run = new JobRun(delivery, envelope, job, this.#log, now)
     this.#active.set(run.id, run)
-    run.timeout = this.#timeouts.schedule(now + job.timeoutMs, run)
     this.#leases.add(run) // a lease aged in a buffer is extended now: the lease counts from the start
+    const tracker = job.track ? this.#tracker : undefined
+    if (tracker) {
+      // The ledger answers first: a job cancelled before it started, or one already finished, never runs.
+      run.progressSink = tracker
+      tracker.start(run, (verdict) => this.#run(run, verdict))
+      return
+    }
+    this.#run(run, 'run')
+  }
+
+  #run(run: JobRun, verdict: StartVerdict): void {
+    if (run.finished) return // its lease was lost, or it was handed back, while the ledger answered
+    if (verdict !== 'run') {
+      this.#skip(run, verdict)
+      return
+    }
+    const { job, envelope } = run
+    run.timeout = this.#timeouts.schedule(this.#clock.now() + job.timeoutMs, run)
     let result: unknown
     try {
       result = job.handle(envelope.payload, run)
@@ -215,10 +244,24 @@ export class Worker {
     }
     if (result instanceof Promise) {
       result.then(
-        () => this.#succeeded(run),
+        (value: unknown) => this.#succeeded(run, value),
         (err: unknown) => this.#failed(run, err),
       )
-    } else this.#succeeded(run)
+    } else this.#succeeded(run, result)
+  }
+
+  /** The ledger says the job was cancelled before it started, or already finished: ack it, never run it. */
+  #skip(run: JobRun, verdict: Exclude<StartVerdict, 'run'>): void {
+    this.#finish(run, true)
+    this.#settler.settle(run.delivery, () => run.delivery.ack())
+    run.log.info(
+      { outcome: verdict },
+      verdict === 'cancelled'
+        ? 'job was cancelled; not run'
+        : 'job already finished; duplicate delivery acked',
+    )
+    this.#emit(run.delivery, run.type, verdict)
+    this.#afterSlotFreed()
   }
 
   /** Dead-letters a delivery that can never run: it is not an envelope, its type is unknown, or its payload is invalid. */
@@ -226,6 +269,8 @@ export class Worker {
     this.#running--
     const reason = { code, message: err.message, error: describeError(err) }
     this.#settler.settle(delivery, () => delivery.deadLetter(reason))
+    if (delivery.envelope && this.registry.get(delivery.envelope.type)?.track !== false)
+      this.#tracker?.rejected(delivery.id, delivery.attempt, code, err.message)
     this.metrics.series(delivery.queue, type ?? 'unknown').record('dead_letter', 0)
     this.#log.error(
       { jobId: delivery.id, type, queue: delivery.queue, attempt: delivery.attempt, err, code },
@@ -235,16 +280,18 @@ export class Worker {
     this.#afterSlotFreed()
   }
 
-  #succeeded(run: JobRun): void {
+  #succeeded(run: JobRun, value: unknown): void {
     if (run.finished) {
       this.#returnedLate(run)
       return
     }
     this.#finish(run, true)
     this.#settler.settle(run.delivery, () => run.delivery.ack())
+    const announce = this.#announce(run.delivery, run.type, 'success')
+    if (run.job.track && this.#tracker) this.#tracker.succeeded(run, value, announce)
+    else announce?.()
     const durationMs = this.#record(run, 'success')
     if (this.#log.isLevelEnabled('info')) run.log.info({ durationMs, outcome: 'success' }, 'job succeeded')
-    this.#emit(run.delivery, run.type, 'success')
     this.#afterSlotFreed()
   }
 
@@ -268,16 +315,22 @@ export class Worker {
         code === 'non_retryable' ? text : `failed ${run.attempt} of ${run.maxAttempts} attempts: ${text}`
       const reason = { code, message, error: describeError(err) }
       this.#settler.settle(delivery, () => delivery.deadLetter(reason))
+      const announce = this.#announce(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
+      if (job.track && this.#tracker) this.#tracker.failed(run, code, message, announce)
+      else announce?.()
       const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')
-      this.#emit(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
     } else {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
       const retryInMs = backoffDelay(run.attempt, job.backoff, this.#random)
       this.#settler.settle(delivery, () => delivery.retry(retryInMs))
+      const announce = this.#announce(delivery, job.type, outcome, { retryInMs, error: err })
+      if (job.track && this.#tracker) {
+        const e = describeError(err)
+        this.#tracker.retrying(run, this.#clock.now() + retryInMs, e.code ?? e.name, e.message, announce)
+      } else announce?.()
       const durationMs = this.#record(run, outcome)
       run.log.warn({ err, durationMs, outcome, retryInMs }, 'job failed; will retry')
-      this.#emit(delivery, job.type, outcome, { retryInMs, error: err })
     }
     this.#afterSlotFreed()
   }
@@ -289,6 +342,19 @@ export class Worker {
     run.abandoned = true
     this.#abandoned++
     this.#failed(run, err)
+  }
+
+  /** Someone cancelled the running job: abort its signal, ack it, record `cancelled`. Never retried. */
+  #onCancel(run: JobRun): void {
+    if (run.finished) return
+    run.abort(new JobCancelledError({ messageId: run.id }))
+    run.abandoned = true
+    this.#abandoned++
+    this.#finish(run, true)
+    this.#settler.settle(run.delivery, () => run.delivery.ack())
+    this.#tracker?.cancelled(run, this.#announce(run.delivery, run.type, 'cancelled'))
+    run.log.info({ outcome: 'cancelled', durationMs: this.#clock.now() - run.startedAt }, 'job cancelled')
+    this.#afterSlotFreed()
   }
 
   /** The lease of a running job (or of a held twin) is gone: abort the handler, settle nothing. */
@@ -305,6 +371,7 @@ export class Worker {
     holder.abort(err)
     holder.abandoned = true
     this.#abandoned++
+    this.#tracker?.forget(holder)
     this.#finish(holder)
     holder.log.warn({ err }, 'lease lost; handler aborted, nothing acked (the message runs again)')
     this.#emit(delivery, holder.type, 'lease_lost', { error: err })
@@ -341,6 +408,7 @@ export class Worker {
   /** Shutdown: abort a job still running after the grace period and hand it back for redelivery. */
   #handBack(run: JobRun): void {
     run.abort(new WorkerStoppingError('worker stopped before the job finished'))
+    this.#tracker?.forget(run)
     this.#finish(run)
     this.#settler.settle(run.delivery, () => run.delivery.retry(0))
     this.#emit(run.delivery, run.type, 'released')
@@ -394,7 +462,20 @@ export class Worker {
     outcome: JobOutcomeEvent['outcome'],
     extra: Partial<JobOutcomeEvent> = {},
   ): void {
-    if (this.#listeners.length === 0) return
+    this.#announce(delivery, type, outcome, extra)?.()
+  }
+
+  /**
+   * The outcome event, to tell listeners when called (the ledger calls it once it has recorded the
+   * outcome, or given up on the write); undefined when nobody listens.
+   */
+  #announce(
+    delivery: Delivery,
+    type: string | undefined,
+    outcome: JobOutcomeEvent['outcome'],
+    extra: Partial<JobOutcomeEvent> = {},
+  ): (() => void) | undefined {
+    if (this.#listeners.length === 0) return undefined
     const event: JobOutcomeEvent = {
       id: delivery.id,
       type,
@@ -403,6 +484,8 @@ export class Worker {
       outcome,
       ...extra,
     }
-    for (const listener of this.#listeners) listener(event)
+    return () => {
+      for (const listener of this.#listeners) listener(event)
+    }
   }
 }

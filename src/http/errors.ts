@@ -1,11 +1,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import Type, { type Static } from 'typebox'
 import {
+  IdempotencyConflictError,
   InvalidPayloadError,
   LimitExceededError,
   QueueFullError,
   QueueUnavailableError,
   StorageUnavailableError,
+  StoreUnavailableError,
 } from '../errors.ts'
 
 /** The body of every error response. */
@@ -73,6 +75,13 @@ export function installErrorHandler(app: FastifyInstance): void {
       status = 400
     } else if (err instanceof LimitExceededError) {
       status = 429
+    } else if (err instanceof IdempotencyConflictError) {
+      status = 409
+      if (err.inProgress) reply.header('retry-after', '2')
+    } else if (err instanceof StoreUnavailableError) {
+      status = 503
+      reply.header('retry-after', '5')
+      message = `the job store is unavailable: ${err.message}`
     } else if (err instanceof QueueUnavailableError || err instanceof QueueFullError) {
       status = 503
       reply.header('retry-after', '5')
