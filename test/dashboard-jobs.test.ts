@@ -210,6 +210,12 @@ test('dashboard jobs: cancel a delayed job from its page after a confirmation; i
   await countIs(page, 'default', 'cancelled', '1')
   assert.equal(await countCell(page, 'default', 'delayed').innerText(), '0')
   await screenshot(page, 'dashboard-job-cancelled')
+
+  // An id with no record says so, instead of showing the last job.
+  await page.goto(`${base}/dashboard#job=no-such-job`)
+  await page.locator('#job-missing', { hasText: 'There is no record of job no-such-job' }).waitFor()
+  assert.equal(await page.locator('#job-body').isHidden(), true)
+  assert.equal(await page.locator('#job-status').isHidden(), true)
 })
 
 test('dashboard jobs: a failed (dead-lettered) job shows its error and its payload from the dead letter; retry runs it again', async (t) => {
