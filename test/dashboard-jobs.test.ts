@@ -132,6 +132,15 @@ test('dashboard jobs: counts by status per queue, a count filters the list, page
     ),
   )
   assert.equal(await rows.count(), 20)
+  // A filter the API refuses says why, and the counts stay.
+  await page.fill('#filter-type', 'x'.repeat(201))
+  await page.press('#filter-type', 'Enter')
+  await page.locator('#jobs-list td', { hasText: 'The filter was refused:' }).waitFor()
+  assert.match(await text(page, '#jobs-list tbody'), /type must NOT have more than 200 characters/)
+  assert.equal(await countCell(page, 'reports', 'succeeded').innerText(), '22')
+  await page.fill('#filter-type', 'report.build')
+  await page.press('#filter-type', 'Enter')
+  await page.waitForFunction(() => document.querySelectorAll('#jobs-list tbody tr.job').length === 20)
 
   // A job's page: attempts, times, progress, the result as a JSON block (markup in it stays text).
   await page.click(`#jobs-list tr[data-id="${built[21]}"] a`)
