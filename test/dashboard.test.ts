@@ -55,6 +55,9 @@ test('dashboard: sign in, see queue counts, dead letters with the reason once an
   assert.equal(await cellText(page, emailsDead), '2')
   assert.equal(await cellText(page, 'tr[data-queue="exports"] td:nth-child(5)'), '0')
   assert.equal(await cellText(page, '#driver'), 'memory queue')
+  // This stack has no job store: the Jobs section says so instead of failing.
+  assert.match(await cellText(page, '#jobs-none'), /no job store \(JOB_STORE\)/)
+  assert.equal(await page.locator('#jobs-ledger').isHidden(), true)
   // Throughput from the admin endpoint: one welcome sent, two dead letters, this minute.
   assert.match(await cellText(page, '[data-series="completed"]'), /completed 1$/)
   assert.match(await cellText(page, '[data-series="deadLettered"]'), /dead-lettered 2$/)

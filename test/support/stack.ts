@@ -4,9 +4,12 @@ import { join } from 'node:path'
 import { createSigner } from 'fast-jwt'
 import type { FastifyInstance } from 'fastify'
 import { MemoryQueue } from '../../adapters/memory/index.ts'
+import { MemoryJobStore } from '../../adapters/memory/job-store.ts'
 import { createHandlers, type HandlerOptions, type Handlers } from '../../handlers/index.ts'
 import type { Clock } from '../../src/clock.ts'
 import { buildApp } from '../../src/http/app.ts'
+import type { JobDefinition } from '../../src/job.ts'
+import { JobLedger } from '../../src/ledger/ledger.ts'
 import type { Mailer } from '../../src/mail/mailer.ts'
 import { OutboxMailer } from '../../src/mail/outbox.ts'
 import { Metrics } from '../../src/metrics.ts'
@@ -15,6 +18,7 @@ import type { Queue } from '../../src/queue.ts'
 import { JobRegistry } from '../../src/registry.ts'
 import { FsObjectStore } from '../../src/storage/fs-store.ts'
 import type { ObjectStore } from '../../src/storage/object-store.ts'
+import type { JobStore } from '../../src/store/job-store.ts'
 import { JobOutcomes } from '../../src/testing.ts'
 import { Worker } from '../../src/worker.ts'
 import { testLogger } from './async.ts'
@@ -35,6 +39,12 @@ export interface StackOptions {
   worker?: boolean
   clock?: Clock
   appUrl?: string
+  /** A job ledger on this store (`true`: a MemoryJobStore): job records, /v1/jobs/:id, /v1/admin/jobs. Default none. */
+  jobStore?: JobStore | true
+  /** More job types next to the shipped ones. */
+  jobs?: JobDefinition[]
+  /** The worker's lease (default the worker's 30 s); cancel polling runs every sixth of it. */
+  leaseMs?: number
   handlers?: Partial<Omit<HandlerOptions, 'store' | 'mailer' | 'producer' | 'secret' | 'appUrl' | 'clock'>>
 }
 
@@ -52,6 +62,7 @@ export class TestStack {
   worker: Worker | undefined
   outcomes: JobOutcomes | undefined
   producer!: Producer
+  ledger: JobLedger | undefined
   dir!: string
 
   static async start(options: StackOptions = {}): Promise<TestStack> {
@@ -71,7 +82,12 @@ export class TestStack {
     this.mailer = options.mailer ?? new OutboxMailer(join(this.dir, 'outbox'), 'Conveyor <noreply@localhost>')
     const metrics = new Metrics()
     const registry = new JobRegistry()
-    this.producer = new Producer({ queue: this.queue, registry, metrics })
+    if (options.jobStore) {
+      const store = options.jobStore === true ? new MemoryJobStore() : options.jobStore
+      this.ledger = new JobLedger({ store, logger: testLogger, metrics })
+    }
+    const ledger = this.ledger ? { ledger: this.ledger } : {}
+    this.producer = new Producer({ queue: this.queue, registry, metrics, ...ledger })
     this.handlers = createHandlers({
       store: this.store,
       mailer: this.mailer,
@@ -85,8 +101,8 @@ export class TestStack {
       ...options.handlers,
       ...(options.clock ? { clock: options.clock } : {}),
     })
-    for (const job of this.handlers.jobs) registry.register(job)
-    if (options.worker !== false) this.startWorker(registry, metrics)
+    for (const job of [...this.handlers.jobs, ...(options.jobs ?? [])]) registry.register(job)
+    if (options.worker !== false) this.startWorker(registry, metrics, options.leaseMs)
     this.app = await buildApp({
       services: {
         queue: this.queue,
@@ -96,6 +112,7 @@ export class TestStack {
         readinessQueue: 'default',
         exports: this.handlers.exports,
         schedules: this.handlers.schedules,
+        ...ledger,
         ...(this.outbox ? { outbox: this.outbox } : {}),
       },
       jwtSecret: SECRET,
@@ -104,13 +121,15 @@ export class TestStack {
     })
   }
 
-  startWorker(registry: JobRegistry, metrics: Metrics): void {
+  startWorker(registry: JobRegistry, metrics: Metrics, leaseMs?: number): void {
     this.worker = new Worker({
       queue: this.queue,
       jobs: registry,
       logger: testLogger,
       metrics,
       concurrency: 4,
+      ...(this.ledger ? { ledger: this.ledger } : {}),
+      ...(leaseMs ? { leaseMs } : {}),
     }).start()
     this.outcomes = new JobOutcomes(this.worker)
   }
@@ -126,9 +145,12 @@ export class TestStack {
   }
 
   async close(): Promise<void> {
+    this.outcomes?.close()
     await this.worker?.stop()
     await this.app.close()
     await this.queue.close()
+    this.ledger?.close()
+    await this.ledger?.store.close()
     await rm(this.dir, { recursive: true, force: true })
   }
 }
