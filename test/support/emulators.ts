@@ -54,30 +54,58 @@ export async function startSesEmulator(): Promise<Omit<RunningEmulator, 'request
   }
 }
 
+export interface OutageProxy {
+  endpoint: string
+  port: number
+  /** Refuse the network: every connection is dropped and new ones are refused. */
+  cut(): Promise<void>
+  /** Undo `cut`: listen again on the same port. */
+  restore(): Promise<void>
+  /**
+   * A black hole: connections stay open and new ones are accepted, but no byte moves either way until
+   * `resume` (what a client sees when a link or a broker hangs rather than refuses).
+   */
+  stall(): void
+  /** Undo `stall`: everything held back flows on, and held new connections reach the target. */
+  resume(): void
+  stop(): Promise<void>
+}
+
 /**
- * A TCP proxy in front of an emulator, so a test can take the network away (`cut`) and give it back
- * (`restore`) while the emulator keeps its state: what a client sees when its backend is unreachable.
+ * A TCP proxy in front of an emulator, so a test can take the network away (`cut`, `stall`) and give it
+ * back (`restore`, `resume`) while the emulator keeps its state: what a client sees when its backend is
+ * unreachable.
  */
-export async function startOutageProxy(
-  targetPort: number,
-): Promise<{ endpoint: string; cut(): Promise<void>; restore(): Promise<void>; stop(): Promise<void> }> {
+export async function startOutageProxy(targetPort: number): Promise<OutageProxy> {
   const sockets = new Set<Socket>()
+  const pairs = new Set<{ client: Socket; upstream: Socket | undefined }>()
+  let stalled = false
   let server: Server
   let port = 0
+  const link = (pair: { client: Socket; upstream: Socket | undefined }) => {
+    const { client } = pair
+    const upstream = connect({ host: '127.0.0.1', port: targetPort })
+    pair.upstream = upstream
+    sockets.add(upstream)
+    client.pipe(upstream).pipe(client)
+    upstream.on('error', () => drop(pair)).on('close', () => drop(pair))
+  }
+  const drop = (pair: { client: Socket; upstream: Socket | undefined }) => {
+    pair.client.destroy()
+    pair.upstream?.destroy()
+    sockets.delete(pair.client)
+    if (pair.upstream) sockets.delete(pair.upstream)
+    pairs.delete(pair)
+  }
   const listen = () =>
     new Promise<void>((resolve) => {
       server = createServer((client) => {
-        const upstream = connect({ host: '127.0.0.1', port: targetPort })
-        sockets.add(client).add(upstream)
-        client.pipe(upstream).pipe(client)
-        const drop = () => {
-          client.destroy()
-          upstream.destroy()
-          sockets.delete(client)
-          sockets.delete(upstream)
-        }
-        client.on('error', drop).on('close', drop)
-        upstream.on('error', drop).on('close', drop)
+        const pair: { client: Socket; upstream: Socket | undefined } = { client, upstream: undefined }
+        sockets.add(client)
+        pairs.add(pair)
+        client.on('error', () => drop(pair)).on('close', () => drop(pair))
+        if (stalled) client.pause()
+        else link(pair)
       })
       server.listen({ host: '127.0.0.1', port }, () => {
         port = (server.address() as AddressInfo).port
@@ -88,8 +116,35 @@ export async function startOutageProxy(
     new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy()
       sockets.clear()
+      pairs.clear()
       server.close(() => resolve())
     })
   await listen()
-  return { endpoint: `http://127.0.0.1:${port}`, cut: close, restore: listen, stop: close }
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    cut: close,
+    restore: listen,
+    stall() {
+      stalled = true
+      // Unpiping stops the flow both ways; what arrives meanwhile waits in the kernel and socket buffers.
+      for (const { client, upstream } of pairs) {
+        client.unpipe()
+        upstream?.unpipe()
+        client.pause()
+        upstream?.pause()
+      }
+    },
+    resume() {
+      stalled = false
+      for (const pair of pairs) {
+        if (!pair.upstream) {
+          link(pair)
+          continue
+        }
+        pair.client.pipe(pair.upstream).pipe(pair.client)
+      }
+    },
+    stop: close,
+  }
 }

@@ -1,0 +1,376 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { pino } from 'pino'
+import type { PubSubQueue } from '../../adapters/pubsub/index.ts'
+import { createEnvelope, type Envelope } from '../../src/envelope.ts'
+import { canSendRaw, type Queue } from '../../src/queue.ts'
+import { Worker } from '../../src/worker.ts'
+import { type OutageProxy, type RunningEmulator, startFauxqs, startOutageProxy } from '../support/emulators.ts'
+import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts'
+import { analyze, type Fault, type FaultFigures } from './analyze.ts'
+import { type Backend, makeQueue, withFailingExtensions } from './backends.ts'
+import { Cluster, type Proc, type SendResult, type WorkerSettings } from './cluster.ts'
+import { fileSink, readEvents } from './events.ts'
+import { FAULT_JOB, FAULT_QUEUE, faultJob } from './jobs.ts'
+
+export type Scale = 'ci' | 'full'
+export type ScenarioName = 'sigkill' | 'sigterm' | 'broker-cut' | 'broker-stall' | 'poison' | 'long-jobs' | 'failing-extensions'
+
+/** Which backends each scenario applies to (memory lives in one process: no process or network faults). */
+export const SCENARIOS: Record<ScenarioName, Backend[]> = {
+  sigkill: ['sqs', 'pubsub'],
+  sigterm: ['sqs', 'pubsub'],
+  'broker-cut': ['sqs', 'pubsub'],
+  'broker-stall': ['sqs', 'pubsub'],
+  poison: ['memory', 'sqs', 'pubsub'],
+  'long-jobs': ['memory', 'sqs', 'pubsub'],
+  'failing-extensions': ['memory', 'sqs', 'pubsub'],
+}
+
+/** The line each scenario prints. */
+export interface ScenarioResult extends FaultFigures {
+  scenario: ScenarioName
+  backend: Backend
+  /** How long a send made during a broker fault took to reject; null if it did not reject. */
+  enqueueErrorMs: number | null
+  /** How that send ended: `rejected`, `resolved` (held until the broker came back) or `pending`. */
+  enqueue?: 'rejected' | 'resolved' | 'pending'
+  enqueueMs?: number
+  scale: Scale
+  durationMs: number
+  /** Set when the jobs were not all done within the scenario's budget. */
+  timedOut?: string
+}
+
+const log = pino({ level: process.env.FAULT_LOG_LEVEL ?? 'silent' }, pino.destination(2))
+
+/** The brokers the suite runs against, started on first use and stopped by `close`. */
+export class Brokers {
+  #fauxqs: Promise<RunningEmulator> | undefined
+  #pubsub: Promise<PubSubEmulator> | undefined
+
+  fauxqs(): Promise<RunningEmulator> {
+    this.#fauxqs ??= startFauxqs()
+    return this.#fauxqs
+  }
+
+  pubsub(): Promise<PubSubEmulator> {
+    this.#pubsub ??= startPubSubEmulator()
+    return this.#pubsub
+  }
+
+  /** host:port of the broker for `backend`. */
+  async port(backend: Backend): Promise<number> {
+    if (backend === 'sqs') return (await this.fauxqs()).port
+    return Number((await this.pubsub()).host.split(':').at(-1))
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#fauxqs?.then((e) => e.stop()), this.#pubsub?.then((e) => e.stop())])
+  }
+}
+
+interface Params {
+  leaseMs: number
+  jobs: number
+  jobMs: number
+  concurrency: number
+  prefetch?: number
+  graceMs?: number
+  jobTimeoutMs?: number
+  /** How long to watch after every job is done, for jobs that start again. */
+  quietMs: number
+  /** Give up waiting for the jobs after this long (the figures then show what was not done). */
+  budgetMs: number
+  faultMs?: number
+  throughProxy?: boolean
+}
+
+function params(scenario: ScenarioName, backend: Backend, scale: Scale): Params {
+  const full = scale === 'full'
+  const ps = backend === 'pubsub'
+  // Pub/Sub's ack deadline is at least 10 s; SQS's visibility timeout is whole seconds.
+  const lease = backend === 'memory' ? 300 : ps ? 10_000 : full ? 3_000 : 1_000
+  const quietMs = full ? 2 * lease + 1_000 : ps ? 3_000 : 2 * lease + 500
+  switch (scenario) {
+    case 'sigkill':
+      return { leaseMs: ps ? lease : full ? 5_000 : 2_000, jobs: full ? 3_000 : 300, jobMs: full ? 200 : 100, concurrency: full ? 8 : 4, quietMs, budgetMs: full ? 300_000 : 90_000 }
+    case 'sigterm':
+      return { leaseMs: ps ? lease : full ? 5_000 : 2_000, jobs: full ? 400 : 40, jobMs: full ? 3_000 : 1_500, concurrency: full ? 8 : 4, graceMs: full ? 1_000 : 300, quietMs, budgetMs: full ? 300_000 : 90_000 }
+    case 'broker-cut':
+    case 'broker-stall':
+      return { leaseMs: ps ? lease : full ? 5_000 : 2_000, jobs: full ? 6_000 : 300, jobMs: full ? 20 : 50, concurrency: full ? 8 : 4, faultMs: full ? 10_000 : 3_000, throughProxy: true, quietMs, budgetMs: full ? 600_000 : 120_000 }
+    case 'poison':
+      return { leaseMs: lease, jobs: full ? 500 : 60, jobMs: 20, concurrency: 4, quietMs, budgetMs: full ? 180_000 : 60_000 }
+    case 'long-jobs':
+    case 'failing-extensions':
+      // Jobs three leases long, two slots per worker, more jobs than slots (a backlog waits in buffers).
+      return { leaseMs: lease, jobs: 8, jobMs: ps ? 25_000 : 3 * lease, concurrency: 2, jobTimeoutMs: ps ? 30_000 : 6 * lease, faultMs: Math.round(1.5 * lease), quietMs, budgetMs: full ? 600_000 : 120_000 }
+  }
+}
+
+/** Runs one scenario on one backend and returns its figures (the JSON line). */
+export async function runScenario(
+  scenario: ScenarioName,
+  backend: Backend,
+  scale: Scale,
+  brokers: Brokers,
+): Promise<ScenarioResult> {
+  const p = params(scenario, backend, scale)
+  const began = Date.now()
+  const dir = await mkdtemp(join(tmpdir(), 'conveyor-faults-'))
+  const events = join(dir, 'events.jsonl')
+  const prefix = `f${Date.now().toString(36)}${Math.random().toString(36).slice(2, 5)}-`
+  let proxy: OutageProxy | undefined
+  if (backend !== 'memory') {
+    const port = await brokers.port(backend)
+    if (p.throughProxy) proxy = await startOutageProxy(port)
+  }
+  const settings: WorkerSettings = {
+    backend,
+    events,
+    prefix,
+    leaseMs: p.leaseMs,
+    concurrency: p.concurrency,
+    ...(p.prefetch ? { prefetch: p.prefetch } : {}),
+    jobTimeoutMs: p.jobTimeoutMs ?? Math.max(30_000, 4 * p.jobMs),
+    graceMs: p.graceMs ?? 30_000,
+    ...(backend === 'sqs'
+      ? { endpoint: proxy ? proxy.endpoint : (await brokers.fauxqs()).endpoint }
+      : backend === 'pubsub'
+        ? { pubsubHost: proxy ? `127.0.0.1:${proxy.port}` : (await brokers.pubsub()).host }
+        : {}),
+  }
+  const cluster = new Cluster(settings)
+  const direct = makeQueue({
+    backend,
+    ...(backend === 'sqs' ? { endpoint: (await brokers.fauxqs()).endpoint } : {}),
+    prefix,
+    leaseMs: p.leaseMs,
+    logger: log,
+  })
+  const run = new Run(scenario, backend, p, cluster, direct, events)
+  try {
+    await run.execute(proxy)
+    const figures = analyze({
+      events: readEvents(events),
+      good: run.good,
+      poison: run.poison,
+      rawPoison: run.rawPoison,
+      deaths: cluster.deaths,
+      faults: run.faults,
+      doneAt: run.doneAt,
+      endedAt: run.endedAt,
+    })
+    const probe = run.probeResult
+    return {
+      scenario,
+      backend,
+      ...figures,
+      enqueueErrorMs: probe && !probe.ok ? Math.round(probe.ms) : null,
+      ...(p.throughProxy
+        ? { enqueue: probe ? (probe.ok ? 'resolved' : 'rejected') : 'pending', ...(probe ? { enqueueMs: Math.round(probe.ms) } : {}) }
+        : {}),
+      scale,
+      durationMs: Date.now() - began,
+      ...(run.timedOut ? { timedOut: run.timedOut } : {}),
+    }
+  } finally {
+    await run.stop()
+    await proxy?.stop()
+    await direct.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** One scenario run: seeds the jobs, starts the workers, causes the fault, waits for the jobs. */
+class Run {
+  readonly good = new Map<string, string>()
+  readonly poison = new Set<string>()
+  rawPoison = 0
+  readonly faults: Fault[] = []
+  doneAt = Number.POSITIVE_INFINITY
+  endedAt = 0
+  probeResult: SendResult | undefined
+  timedOut: string | undefined
+  readonly #scenario: ScenarioName
+  readonly #backend: Backend
+  readonly #p: Params
+  readonly #cluster: Cluster
+  readonly #direct: Queue
+  readonly #events: string
+  readonly #inProcess: Worker[] = []
+  #failing = false
+
+  constructor(scenario: ScenarioName, backend: Backend, p: Params, cluster: Cluster, direct: Queue, events: string) {
+    this.#scenario = scenario
+    this.#backend = backend
+    this.#p = p
+    this.#cluster = cluster
+    this.#direct = direct
+    this.#events = events
+  }
+
+  async execute(proxy: OutageProxy | undefined): Promise<void> {
+    if (this.#backend === 'pubsub') await (this.#direct as PubSubQueue).ensureQueue(FAULT_QUEUE)
+    await this.#seed(this.#p.jobs, this.#p.jobMs)
+    if (this.#scenario === 'poison') await this.#seedPoison()
+    const workers = [await this.#startWorker(), await this.#startWorker()]
+    switch (this.#scenario) {
+      case 'sigkill':
+        for (let i = 0; i < 3; i++) {
+          const target = workers[i % 2]!
+          await this.#busy(target.pid, 2)
+          const at = await this.#cluster.signal(target, 'SIGKILL')
+          this.faults.push({ kind: 'kill', start: at, end: target.exitedAt!, pid: target.pid })
+          workers[i % 2] = await this.#startWorker()
+        }
+        break
+      case 'sigterm': {
+        const target = workers[0]!
+        await this.#busy(target.pid, 2)
+        const at = await this.#cluster.signal(target, 'SIGTERM')
+        this.faults.push({ kind: 'term', start: at, end: target.exitedAt!, pid: target.pid })
+        workers[0] = await this.#startWorker()
+        break
+      }
+      case 'broker-cut':
+      case 'broker-stall':
+        await this.#brokerFault(proxy!)
+        break
+      case 'long-jobs':
+      case 'poison':
+        break
+      case 'failing-extensions': {
+        await this.#cluster.until(() => this.#totalInFlight() >= 2, 'two runs in flight', 60_000)
+        const start = Date.now()
+        this.#setFailing(true)
+        await sleep(this.#p.faultMs!)
+        this.#setFailing(false)
+        this.faults.push({ kind: 'extensions', start, end: Date.now() })
+        break
+      }
+    }
+    await this.#waitDone()
+  }
+
+  /** Workers of this scenario: processes, or on the memory queue Workers in this process. */
+  async #startWorker(): Promise<Proc> {
+    if (this.#backend !== 'memory') return this.#cluster.spawnWorker()
+    const sink = fileSink(this.#events, false)
+    const job = faultJob(
+      (e) => {
+        sink(e)
+        this.#cluster.record(e)
+      },
+      { timeoutMs: this.#cluster.settings.jobTimeoutMs },
+    )
+    const worker = new Worker({
+      queue: withFailingExtensions(this.#direct, () => this.#failing),
+      jobs: [job],
+      logger: log,
+      concurrency: this.#p.concurrency,
+      leaseMs: this.#p.leaseMs,
+    })
+    worker.onOutcome((o) => {
+      if (o.outcome !== 'dead_letter') return
+      const e = { e: 'dead_letter' as const, id: o.id, pid: process.pid, attempt: o.attempt, t: Date.now() }
+      sink(e)
+      this.#cluster.record(e)
+    })
+    this.#inProcess.push(worker.start())
+    return { pid: process.pid } as Proc
+  }
+
+  #setFailing(on: boolean): void {
+    this.#failing = on
+    this.#cluster.failExtensions(on)
+  }
+
+  #totalInFlight(): number {
+    let n = 0
+    for (const set of this.#cluster.running.values()) n += set.size
+    return n
+  }
+
+  /** Waits until `pid` runs at least `n` jobs (it is killed mid-work), or 60 s. */
+  async #busy(pid: number, n: number): Promise<void> {
+    await this.#cluster.until(() => this.#cluster.inFlight(pid) >= n, `${n} runs in flight on ${pid}`, 60_000)
+  }
+
+  async #brokerFault(proxy: OutageProxy): Promise<void> {
+    const probe = await this.#cluster.spawnProbe()
+    const warm = await this.#cluster.probeSend(probe, 'probe-warm')
+    if (!warm.ok) throw new Error(`the enqueue probe could not send before the fault: ${warm.error}`)
+    // Its id is not known here; the key is enough (the job is counted by key).
+    this.good.set('probe-warm', 'probe-warm')
+    await this.#cluster.until(() => this.#cluster.endedKeys.size >= 30, '30 jobs done before the fault', 60_000)
+    const start = Date.now()
+    if (this.#scenario === 'broker-cut') await proxy.cut()
+    else proxy.stall()
+    const sent = this.#cluster.probeSend(probe, 'probe-fault').then((r) => {
+      this.probeResult = r
+      if (r.ok) this.good.set('probe-fault', 'probe-fault')
+    })
+    await sleep(this.#p.faultMs!)
+    if (this.#scenario === 'broker-cut') await proxy.restore()
+    else proxy.resume()
+    this.faults.push({ kind: this.#scenario === 'broker-cut' ? 'cut' : 'stall', start, end: Date.now() })
+    // The send made during the fault has until 30 s after it to end one way or the other.
+    await Promise.race([sent, sleep(30_000)])
+  }
+
+  async #seed(n: number, ms: number): Promise<void> {
+    const envelopes: Envelope[] = []
+    for (let i = 0; i < n; i++) {
+      const envelope = createEnvelope({ type: FAULT_JOB, payload: { key: `g${i}`, ms }, maxAttempts: 5, now: Date.now() })
+      envelopes.push(envelope)
+      this.good.set(envelope.id, `g${i}`)
+    }
+    for (let i = 0; i < envelopes.length; i += 100) await this.#direct.sendBatch(FAULT_QUEUE, envelopes.slice(i, i + 100))
+  }
+
+  /** Five of each kind of poison: not an envelope, an unknown type, an invalid payload, a handler that refuses. */
+  async #seedPoison(): Promise<void> {
+    const now = Date.now()
+    const envelopes = [
+      ...Array.from({ length: 5 }, (_, i) => createEnvelope({ type: 'fault.unknown', payload: { key: `u${i}` }, maxAttempts: 5, now })),
+      ...Array.from({ length: 5 }, (_, i) => createEnvelope({ type: FAULT_JOB, payload: { key: `i${i}`, ms: 'soon' }, maxAttempts: 5, now })),
+      ...Array.from({ length: 5 }, (_, i) => createEnvelope({ type: FAULT_JOB, payload: { key: `p${i}`, ms: 1, fail: true }, maxAttempts: 5, now })),
+    ]
+    for (const e of envelopes) this.poison.add(e.id)
+    await this.#direct.sendBatch(FAULT_QUEUE, envelopes)
+    if (!canSendRaw(this.#direct)) throw new Error(`${this.#backend} cannot send raw bodies`)
+    for (const body of ['{not json', '[]', '{"v":1}', '"just a string"', 'null']) {
+      await this.#direct.sendRaw(FAULT_QUEUE, body)
+      this.rawPoison++
+    }
+  }
+
+  #allDone(): boolean {
+    const c = this.#cluster
+    for (const [id, key] of this.good) if (!c.endedKeys.has(key) && !c.deadLetteredIds.has(id)) return false
+    let poisonDone = 0
+    for (const id of c.deadLetteredIds) if (!this.good.has(id)) poisonDone++
+    return poisonDone >= this.poison.size + this.rawPoison
+  }
+
+  async #waitDone(): Promise<void> {
+    try {
+      await this.#cluster.until(() => this.#allDone(), 'every job done', this.#p.budgetMs)
+      this.doneAt = Date.now()
+      // Nothing to await here: this watches for what must not happen (a finished job starting again).
+      await sleep(this.#p.quietMs)
+    } catch (err) {
+      this.timedOut = (err as Error).message
+    }
+    this.endedAt = Date.now()
+  }
+
+  async stop(): Promise<void> {
+    await this.#cluster.stopAll()
+    await Promise.all(this.#inProcess.map((w) => w.stop(1_000)))
+  }
+}
