@@ -20,8 +20,8 @@ export interface Observation {
   /** When each worker process died (by the harness's hand or at the end). */
   deaths: Map<number, number>
   faults: Fault[]
-  /** When the harness had seen every job done; runs starting later are jobs still re-running. */
-  doneAt: number
+  /** Keys of the messages still in the queue at the end, after every job was done and the workers stopped. */
+  leftover: string[]
   endedAt: number
 }
 
@@ -32,7 +32,7 @@ export interface FaultFigures {
   duplicates: number
   /** Pairs of runs of one job that overlapped in time (on one process or two). */
   concurrentDoubleRuns: number
-  /** Good jobs that ran but never completed, or still started again after every job was done. */
+  /** Good jobs that never completed, or whose message was still in the queue at the end (it would run again). */
   neverFinished: number
   /** Runs in flight in the process hit when it was killed/stopped, or during a broker fault. */
   inFlightAtFault: number
@@ -90,6 +90,7 @@ export function analyze(o: Observation): FaultFigures {
   const goodDead = new Set<string>()
   for (const [id, key] of o.good) if (deadLettered.has(id)) goodDead.add(key)
 
+  const leftover = new Set(o.leftover)
   let lost = 0
   let neverFinished = 0
   let duplicates = 0
@@ -99,12 +100,14 @@ export function analyze(o: Observation): FaultFigures {
     const list = (byKey.get(key) ?? []).sort((a, b) => a.start - b.start)
     runCount += list.length
     if (list.length === 0) {
-      if (!goodDead.has(key)) lost++
+      // Never ran: still waiting in the queue (stuck) or gone (lost).
+      if (leftover.has(key)) neverFinished++
+      else if (!goodDead.has(key)) lost++
       continue
     }
     duplicates += list.length - 1
     const unfinished = !endOf.has(key) && !goodDead.has(key)
-    const rerunning = list.some((r) => r.start >= o.doneAt)
+    const rerunning = leftover.has(key)
     if (unfinished || rerunning) neverFinished++
     for (let i = 0; i < list.length; i++)
       for (let j = i + 1; j < list.length; j++)

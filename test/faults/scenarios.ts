@@ -80,7 +80,10 @@ interface Params {
   prefetch?: number
   graceMs?: number
   jobTimeoutMs?: number
-  /** How long to watch after every job is done, for jobs that start again. */
+  /**
+   * After every job is done, how long the workers keep running (late duplicates show up), and then how
+   * long the harness reads the queue for messages still in it (jobs that would run again).
+   */
   quietMs: number
   /** Give up waiting for the jobs after this long (the figures then show what was not done). */
   budgetMs: number
@@ -93,7 +96,7 @@ function params(scenario: ScenarioName, backend: Backend, scale: Scale): Params 
   const ps = backend === 'pubsub'
   // Pub/Sub's ack deadline is at least 10 s; SQS's visibility timeout is whole seconds.
   const lease = backend === 'memory' ? 300 : ps ? 10_000 : full ? 3_000 : 1_000
-  const quietMs = full ? 2 * lease + 1_000 : ps ? 3_000 : 2 * lease + 500
+  const quietMs = full ? lease + 1_000 : ps ? 2_000 : lease + 500
   switch (scenario) {
     case 'sigkill':
       return { leaseMs: ps ? lease : full ? 5_000 : 2_000, jobs: full ? 3_000 : 300, jobMs: full ? 200 : 100, concurrency: full ? 8 : 4, quietMs, budgetMs: full ? 300_000 : 90_000 }
@@ -154,6 +157,8 @@ export async function runScenario(
   const run = new Run(scenario, backend, p, cluster, direct, events)
   try {
     await run.execute(proxy)
+    await run.stop()
+    await run.drain()
     const figures = analyze({
       events: readEvents(events),
       good: run.good,
@@ -161,7 +166,7 @@ export async function runScenario(
       rawPoison: run.rawPoison,
       deaths: cluster.deaths,
       faults: run.faults,
-      doneAt: run.doneAt,
+      leftover: run.leftover,
       endedAt: run.endedAt,
     })
     const probe = run.probeResult
@@ -191,7 +196,8 @@ class Run {
   readonly poison = new Set<string>()
   rawPoison = 0
   readonly faults: Fault[] = []
-  doneAt = Number.POSITIVE_INFINITY
+  /** Keys of messages still in the queue after every job was done and the workers stopped. */
+  readonly leftover: string[] = []
   endedAt = 0
   probeResult: SendResult | undefined
   timedOut: string | undefined
@@ -360,12 +366,34 @@ class Run {
   async #waitDone(): Promise<void> {
     try {
       await this.#cluster.until(() => this.#allDone(), 'every job done', this.#p.budgetMs)
-      this.doneAt = Date.now()
-      // Nothing to await here: this watches for what must not happen (a finished job starting again).
+      // Nothing to await here: late duplicates (a settle lost in the fault) may still start.
       await sleep(this.#p.quietMs)
     } catch (err) {
       this.timedOut = (err as Error).message
     }
+    this.endedAt = Date.now()
+  }
+
+  /**
+   * With the workers gone, reads what is still in the queue for the quiet window plus a lease (leased
+   * copies come back by then): a job that finished but whose message is still there would run again.
+   */
+  async drain(): Promise<void> {
+    const found: string[] = []
+    const consumer = this.#direct.consume(FAULT_QUEUE, {
+      prefetch: 100,
+      leaseMs: this.#p.leaseMs,
+      onReadable: () => {
+        for (const d of consumer.take(100)) {
+          const payload = d.envelope?.payload as { key?: string } | undefined
+          found.push(payload?.key ?? `body:${d.id}`)
+          void d.ack().catch(() => undefined)
+        }
+      },
+    })
+    await sleep(this.#p.quietMs + (this.#backend === 'pubsub' ? 0 : this.#p.leaseMs))
+    await consumer.close()
+    this.leftover.push(...found)
     this.endedAt = Date.now()
   }
 
