@@ -64,7 +64,13 @@ export function analyze(o: Observation): FaultFigures {
     }
     if (!ev.run || ev.key === undefined) continue
     if (ev.e === 'start') {
-      runs.set(ev.run, { key: ev.key, pid: ev.pid, start: ev.t, end: Number.POSITIVE_INFINITY, ended: 'open' })
+      runs.set(ev.run, {
+        key: ev.key,
+        pid: ev.pid,
+        start: ev.t,
+        end: Number.POSITIVE_INFINITY,
+        ended: 'open',
+      })
     } else {
       const run = runs.get(ev.run)
       if (run) {

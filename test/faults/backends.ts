@@ -65,7 +65,8 @@ export function withFailingExtensions(queue: Queue, failing: () => boolean): Que
     })
   return new Proxy(queue, {
     get(target, prop) {
-      if (prop === 'consume') return (...args: Parameters<Queue['consume']>) => wrapConsumer(target.consume(...args))
+      if (prop === 'consume')
+        return (...args: Parameters<Queue['consume']>) => wrapConsumer(target.consume(...args))
       const value = Reflect.get(target, prop, target)
       return typeof value === 'function' ? value.bind(target) : value
     },

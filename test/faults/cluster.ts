@@ -117,7 +117,8 @@ export class Cluster {
   }
 
   failExtensions(on: boolean): void {
-    for (const p of this.procs) if (p.exitedAt === undefined && p.child.connected) p.child.send({ kind: 'fail-extensions', on })
+    for (const p of this.procs)
+      if (p.exitedAt === undefined && p.child.connected) p.child.send({ kind: 'fail-extensions', on })
   }
 
   /** Sends `signal` and waits for the process to exit; resolves to the time the signal was sent. */
@@ -183,7 +184,9 @@ export class Cluster {
         resolve(proc)
       }
       child.on('message', onReady)
-      void proc.exited.then((code) => reject(new Error(`${role} process exited with ${code} before it was ready`)))
+      void proc.exited.then((code) =>
+        reject(new Error(`${role} process exited with ${code} before it was ready`)),
+      )
     })
   }
 }

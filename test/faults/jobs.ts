@@ -23,7 +23,10 @@ export const FaultPayload = Type.Object({
 // One counter per process, so run ids stay unique with several workers in one process (memory).
 let runs = 0
 
-export function faultJob(sink: EventSink, options: { timeoutMs: number }): JobDefinition<typeof FaultPayload> {
+export function faultJob(
+  sink: EventSink,
+  options: { timeoutMs: number },
+): JobDefinition<typeof FaultPayload> {
   return defineJob({
     type: FAULT_JOB,
     queue: FAULT_QUEUE,
@@ -31,7 +34,13 @@ export function faultJob(sink: EventSink, options: { timeoutMs: number }): JobDe
     timeoutMs: options.timeoutMs,
     backoff: { baseMs: 100, maxMs: 1_000 },
     async handle({ key, ms, fail }, ctx) {
-      const base = { key, id: ctx.id, pid: process.pid, run: `${process.pid}-${++runs}`, attempt: ctx.attempt }
+      const base = {
+        key,
+        id: ctx.id,
+        pid: process.pid,
+        run: `${process.pid}-${++runs}`,
+        attempt: ctx.attempt,
+      }
       sink({ e: 'start', ...base, t: Date.now() })
       try {
         if (fail) throw new NonRetryableError(`poison job ${key}`)

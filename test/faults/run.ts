@@ -15,7 +15,10 @@ const wanted = (scenario: string, backend: string) =>
 const brokers = new Brokers()
 let failed = 0
 try {
-  for (const [scenario, backends] of Object.entries(SCENARIOS) as [ScenarioName, (typeof SCENARIOS)[ScenarioName]][]) {
+  for (const [scenario, backends] of Object.entries(SCENARIOS) as [
+    ScenarioName,
+    (typeof SCENARIOS)[ScenarioName],
+  ][]) {
     for (const backend of backends) {
       if (!wanted(scenario, backend)) continue
       const result = await runScenario(scenario, backend, scale, brokers)
@@ -32,6 +35,8 @@ try {
   await brokers.close()
 }
 if (failed > 0) {
-  console.error(`${failed} scenario(s) missed the targets (lost, concurrentDoubleRuns, neverFinished 0; duplicates <= inFlightAtFault)`)
+  console.error(
+    `${failed} scenario(s) missed the targets (lost, concurrentDoubleRuns, neverFinished 0; duplicates <= inFlightAtFault)`,
+  )
   process.exitCode = 1
 }

@@ -7,7 +7,12 @@ import type { PubSubQueue } from '../../adapters/pubsub/index.ts'
 import { createEnvelope, type Envelope } from '../../src/envelope.ts'
 import { canSendRaw, type Queue } from '../../src/queue.ts'
 import { Worker } from '../../src/worker.ts'
-import { type OutageProxy, type RunningEmulator, startFauxqs, startOutageProxy } from '../support/emulators.ts'
+import {
+  type OutageProxy,
+  type RunningEmulator,
+  startFauxqs,
+  startOutageProxy,
+} from '../support/emulators.ts'
 import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts'
 import { analyze, type Fault, type FaultFigures } from './analyze.ts'
 import { type Backend, makeQueue, withFailingExtensions } from './backends.ts'
@@ -16,7 +21,14 @@ import { fileSink, readEvents } from './events.ts'
 import { FAULT_JOB, FAULT_QUEUE, faultJob } from './jobs.ts'
 
 export type Scale = 'ci' | 'full'
-export type ScenarioName = 'sigkill' | 'sigterm' | 'broker-cut' | 'broker-stall' | 'poison' | 'long-jobs' | 'failing-extensions'
+export type ScenarioName =
+  | 'sigkill'
+  | 'sigterm'
+  | 'broker-cut'
+  | 'broker-stall'
+  | 'poison'
+  | 'long-jobs'
+  | 'failing-extensions'
 
 /** Which backends each scenario applies to (memory lives in one process: no process or network faults). */
 export const SCENARIOS: Record<ScenarioName, Backend[]> = {
@@ -99,18 +111,58 @@ function params(scenario: ScenarioName, backend: Backend, scale: Scale): Params 
   const quietMs = full ? lease + 1_000 : ps ? 2_000 : lease + 500
   switch (scenario) {
     case 'sigkill':
-      return { leaseMs: ps ? lease : full ? 5_000 : 2_000, jobs: full ? 3_000 : 300, jobMs: full ? 200 : 100, concurrency: full ? 8 : 4, quietMs, budgetMs: full ? 300_000 : 90_000 }
+      return {
+        leaseMs: ps ? lease : full ? 5_000 : 2_000,
+        jobs: full ? 3_000 : 300,
+        jobMs: full ? 200 : 100,
+        concurrency: full ? 8 : 4,
+        quietMs,
+        budgetMs: full ? 300_000 : 90_000,
+      }
     case 'sigterm':
-      return { leaseMs: ps ? lease : full ? 5_000 : 2_000, jobs: full ? 400 : 40, jobMs: full ? 3_000 : 1_500, concurrency: full ? 8 : 4, graceMs: full ? 1_000 : 300, quietMs, budgetMs: full ? 300_000 : 90_000 }
+      return {
+        leaseMs: ps ? lease : full ? 5_000 : 2_000,
+        jobs: full ? 400 : 40,
+        jobMs: full ? 3_000 : 1_500,
+        concurrency: full ? 8 : 4,
+        graceMs: full ? 1_000 : 300,
+        quietMs,
+        budgetMs: full ? 300_000 : 90_000,
+      }
     case 'broker-cut':
     case 'broker-stall':
-      return { leaseMs: ps ? lease : full ? 5_000 : 2_000, jobs: full ? 6_000 : 300, jobMs: full ? 20 : 50, concurrency: full ? 8 : 4, faultMs: full ? 10_000 : 3_000, throughProxy: true, quietMs, budgetMs: full ? 600_000 : 120_000 }
+      return {
+        leaseMs: ps ? lease : full ? 5_000 : 2_000,
+        jobs: full ? 6_000 : 300,
+        jobMs: full ? 20 : 50,
+        concurrency: full ? 8 : 4,
+        faultMs: full ? 10_000 : 3_000,
+        throughProxy: true,
+        quietMs,
+        budgetMs: full ? 600_000 : 120_000,
+      }
     case 'poison':
-      return { leaseMs: lease, jobs: full ? 500 : 60, jobMs: 20, concurrency: 4, quietMs, budgetMs: full ? 180_000 : 60_000 }
+      return {
+        leaseMs: lease,
+        jobs: full ? 500 : 60,
+        jobMs: 20,
+        concurrency: 4,
+        quietMs,
+        budgetMs: full ? 180_000 : 60_000,
+      }
     case 'long-jobs':
     case 'failing-extensions':
       // Jobs three leases long, two slots per worker, more jobs than slots (a backlog waits in buffers).
-      return { leaseMs: lease, jobs: 8, jobMs: ps ? 25_000 : 3 * lease, concurrency: 2, jobTimeoutMs: ps ? 30_000 : 6 * lease, faultMs: Math.round(1.5 * lease), quietMs, budgetMs: full ? 600_000 : 120_000 }
+      return {
+        leaseMs: lease,
+        jobs: 8,
+        jobMs: ps ? 25_000 : 3 * lease,
+        concurrency: 2,
+        jobTimeoutMs: ps ? 30_000 : 6 * lease,
+        faultMs: Math.round(1.5 * lease),
+        quietMs,
+        budgetMs: full ? 600_000 : 120_000,
+      }
   }
 }
 
@@ -176,7 +228,10 @@ export async function runScenario(
       ...figures,
       enqueueErrorMs: probe && !probe.ok ? Math.round(probe.ms) : null,
       ...(p.throughProxy
-        ? { enqueue: probe ? (probe.ok ? 'resolved' : 'rejected') : 'pending', ...(probe ? { enqueueMs: Math.round(probe.ms) } : {}) }
+        ? {
+            enqueue: probe ? (probe.ok ? 'resolved' : 'rejected') : 'pending',
+            ...(probe ? { enqueueMs: Math.round(probe.ms) } : {}),
+          }
         : {}),
       scale,
       durationMs: Date.now() - began,
@@ -210,7 +265,14 @@ class Run {
   readonly #inProcess: Worker[] = []
   #failing = false
 
-  constructor(scenario: ScenarioName, backend: Backend, p: Params, cluster: Cluster, direct: Queue, events: string) {
+  constructor(
+    scenario: ScenarioName,
+    backend: Backend,
+    p: Params,
+    cluster: Cluster,
+    direct: Queue,
+    events: string,
+  ) {
     this.#scenario = scenario
     this.#backend = backend
     this.#p = p
@@ -312,7 +374,11 @@ class Run {
     if (!warm.ok) throw new Error(`the enqueue probe could not send before the fault: ${warm.error}`)
     // Its id is not known here; the key is enough (the job is counted by key).
     this.good.set('probe-warm', 'probe-warm')
-    await this.#cluster.until(() => this.#cluster.endedKeys.size >= 30, '30 jobs done before the fault', 60_000)
+    await this.#cluster.until(
+      () => this.#cluster.endedKeys.size >= 30,
+      '30 jobs done before the fault',
+      60_000,
+    )
     const start = Date.now()
     if (this.#scenario === 'broker-cut') await proxy.cut()
     else proxy.stall()
@@ -331,20 +397,37 @@ class Run {
   async #seed(n: number, ms: number): Promise<void> {
     const envelopes: Envelope[] = []
     for (let i = 0; i < n; i++) {
-      const envelope = createEnvelope({ type: FAULT_JOB, payload: { key: `g${i}`, ms }, maxAttempts: 5, now: Date.now() })
+      const envelope = createEnvelope({
+        type: FAULT_JOB,
+        payload: { key: `g${i}`, ms },
+        maxAttempts: 5,
+        now: Date.now(),
+      })
       envelopes.push(envelope)
       this.good.set(envelope.id, `g${i}`)
     }
-    for (let i = 0; i < envelopes.length; i += 100) await this.#direct.sendBatch(FAULT_QUEUE, envelopes.slice(i, i + 100))
+    for (let i = 0; i < envelopes.length; i += 100)
+      await this.#direct.sendBatch(FAULT_QUEUE, envelopes.slice(i, i + 100))
   }
 
   /** Five of each kind of poison: not an envelope, an unknown type, an invalid payload, a handler that refuses. */
   async #seedPoison(): Promise<void> {
     const now = Date.now()
     const envelopes = [
-      ...Array.from({ length: 5 }, (_, i) => createEnvelope({ type: 'fault.unknown', payload: { key: `u${i}` }, maxAttempts: 5, now })),
-      ...Array.from({ length: 5 }, (_, i) => createEnvelope({ type: FAULT_JOB, payload: { key: `i${i}`, ms: 'soon' }, maxAttempts: 5, now })),
-      ...Array.from({ length: 5 }, (_, i) => createEnvelope({ type: FAULT_JOB, payload: { key: `p${i}`, ms: 1, fail: true }, maxAttempts: 5, now })),
+      ...Array.from({ length: 5 }, (_, i) =>
+        createEnvelope({ type: 'fault.unknown', payload: { key: `u${i}` }, maxAttempts: 5, now }),
+      ),
+      ...Array.from({ length: 5 }, (_, i) =>
+        createEnvelope({ type: FAULT_JOB, payload: { key: `i${i}`, ms: 'soon' }, maxAttempts: 5, now }),
+      ),
+      ...Array.from({ length: 5 }, (_, i) =>
+        createEnvelope({
+          type: FAULT_JOB,
+          payload: { key: `p${i}`, ms: 1, fail: true },
+          maxAttempts: 5,
+          now,
+        }),
+      ),
     ]
     for (const e of envelopes) this.poison.add(e.id)
     await this.#direct.sendBatch(FAULT_QUEUE, envelopes)

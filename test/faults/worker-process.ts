@@ -37,7 +37,12 @@ if (env('FAULT_ROLE', 'worker') === 'probe') {
   const send = async (key: string) => {
     const started = performance.now()
     try {
-      const envelope = createEnvelope({ type: FAULT_JOB, payload: { key, ms: 10 }, maxAttempts: 5, now: Date.now() })
+      const envelope = createEnvelope({
+        type: FAULT_JOB,
+        payload: { key, ms: 10 },
+        maxAttempts: 5,
+        now: Date.now(),
+      })
       await queue.send(FAULT_QUEUE, envelope)
       process.send!({ kind: 'sent', key, ok: true, ms: performance.now() - started })
     } catch (err) {
@@ -62,7 +67,14 @@ if (env('FAULT_ROLE', 'worker') === 'probe') {
   })
   worker.onOutcome((o) => {
     if (o.outcome === 'dead_letter')
-      sink({ e: 'dead_letter', id: o.id, pid: process.pid, attempt: o.attempt, t: Date.now(), reason: o.deadLetterCode })
+      sink({
+        e: 'dead_letter',
+        id: o.id,
+        pid: process.pid,
+        attempt: o.attempt,
+        t: Date.now(),
+        reason: o.deadLetterCode,
+      })
   })
   process.on('message', (m: { kind: string; on: boolean }) => {
     if (m.kind === 'fail-extensions') failingExtensions = m.on
