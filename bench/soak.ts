@@ -88,6 +88,7 @@ async function soak(): Promise<void> {
   const loader = spawn(process.execPath, [fileURLToPath(import.meta.url), 'load', url, String(SECONDS)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
+  const loaderExited = once(loader, 'exit')
   let loadLine = ''
   loader.stdout!.on('data', (c: Buffer) => {
     loadLine += c.toString()
@@ -135,7 +136,7 @@ async function soak(): Promise<void> {
   const end = medianOf(samples.slice(-3))
   const eventLoopP99Ms = loop.percentile(99) / 1e6
   loop.disable()
-  await once(loader, 'exit')
+  await loaderExited
   await worker.stop()
   await app.close()
   await queue.close()

@@ -158,7 +158,12 @@ export class Cluster {
       ...(s.endpoint ? { FAULT_ENDPOINT: s.endpoint } : {}),
       ...(s.pubsubHost ? { PUBSUB_EMULATOR_HOST: s.pubsubHost } : {}),
     }
-    const child = fork(WORKER_SCRIPT, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // execArgv: none of the test runner's flags (coverage, inspector) are passed on to the workers.
+    const child = fork(WORKER_SCRIPT, [], {
+      env,
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
     let exitedAt: number | undefined
     const proc: Proc = {
       child,

@@ -56,6 +56,11 @@ export interface ScenarioResult extends FaultFigures {
   timedOut?: string
 }
 
+/** FAULTS_TRACE=1: the harness's steps, timed, on stderr. */
+const trace = (what: string) => {
+  if (process.env.FAULTS_TRACE) process.stderr.write(`${new Date().toISOString()} ${what}\n`)
+}
+
 const log = pino({ level: process.env.FAULT_LOG_LEVEL ?? 'silent' }, pino.destination(2))
 
 /** The brokers the suite runs against, started on first use and stopped by `close`. */
@@ -112,7 +117,7 @@ function params(scenario: ScenarioName, backend: Backend, scale: Scale): Params 
   switch (scenario) {
     case 'sigkill':
       return {
-        leaseMs: ps ? lease : full ? 5_000 : 2_000,
+        leaseMs: ps ? lease : full ? 5_000 : 1_000,
         jobs: full ? 3_000 : 300,
         jobMs: full ? 200 : 100,
         concurrency: full ? 8 : 4,
@@ -121,8 +126,8 @@ function params(scenario: ScenarioName, backend: Backend, scale: Scale): Params 
       }
     case 'sigterm':
       return {
-        leaseMs: ps ? lease : full ? 5_000 : 2_000,
-        jobs: full ? 400 : 40,
+        leaseMs: ps ? lease : full ? 5_000 : 1_000,
+        jobs: full ? 400 : 24,
         jobMs: full ? 3_000 : 1_500,
         concurrency: full ? 8 : 4,
         graceMs: full ? 1_000 : 300,
@@ -132,7 +137,7 @@ function params(scenario: ScenarioName, backend: Backend, scale: Scale): Params 
     case 'broker-cut':
     case 'broker-stall':
       return {
-        leaseMs: ps ? lease : full ? 5_000 : 2_000,
+        leaseMs: ps ? lease : full ? 5_000 : 1_000,
         jobs: full ? 6_000 : 300,
         jobMs: full ? 20 : 50,
         concurrency: full ? 8 : 4,
@@ -209,8 +214,11 @@ export async function runScenario(
   const run = new Run(scenario, backend, p, cluster, direct, events)
   try {
     await run.execute(proxy)
+    trace('jobs done; stopping workers')
     await run.stop()
+    trace('workers stopped; draining')
     await run.drain()
+    trace('drained')
     const figures = analyze({
       events: readEvents(events),
       good: run.good,
@@ -238,10 +246,12 @@ export async function runScenario(
       ...(run.timedOut ? { timedOut: run.timedOut } : {}),
     }
   } finally {
+    trace('cleaning up')
     await run.stop()
     await proxy?.stop()
     await direct.close()
     await rm(dir, { recursive: true, force: true })
+    trace('cleaned up')
   }
 }
 
@@ -285,7 +295,9 @@ class Run {
     if (this.#backend === 'pubsub') await (this.#direct as PubSubQueue).ensureQueue(FAULT_QUEUE)
     await this.#seed(this.#p.jobs, this.#p.jobMs)
     if (this.#scenario === 'poison') await this.#seedPoison()
+    trace(`${this.#scenario} ${this.#backend}: seeded`)
     const workers = [await this.#startWorker(), await this.#startWorker()]
+    trace('workers ready')
     switch (this.#scenario) {
       case 'sigkill':
         for (let i = 0; i < 3; i++) {
@@ -390,6 +402,7 @@ class Run {
     if (this.#scenario === 'broker-cut') await proxy.restore()
     else proxy.resume()
     this.faults.push({ kind: this.#scenario === 'broker-cut' ? 'cut' : 'stall', start, end: Date.now() })
+    trace('broker back')
     // The send made during the fault has until 30 s after it to end one way or the other.
     await Promise.race([sent, sleep(30_000)])
   }
@@ -449,6 +462,7 @@ class Run {
   async #waitDone(): Promise<void> {
     try {
       await this.#cluster.until(() => this.#allDone(), 'every job done', this.#p.budgetMs)
+      trace('every job done')
       // Nothing to await here: late duplicates (a settle lost in the fault) may still start.
       await sleep(this.#p.quietMs)
     } catch (err) {
