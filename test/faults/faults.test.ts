@@ -28,7 +28,7 @@ const CI: [ScenarioName, Backend][] = [
   ['failing-extensions', 'sqs'],
   ['poison', 'pubsub'],
   ['sigterm', 'pubsub'],
-  ['broker-cut', 'pubsub'],
+  ['broker-stall', 'pubsub'],
 ]
 
 for (const [scenario, backend] of CI) {
