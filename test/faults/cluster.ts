@@ -34,6 +34,9 @@ export interface SendResult {
   ok: boolean
   ms: number
   error?: string
+  /** For a POST /v1/jobs: the status and Retry-After header. */
+  status?: number
+  retryAfter?: string
 }
 
 /**
@@ -103,16 +106,19 @@ export class Cluster {
     return this.#spawn('probe')
   }
 
-  /** Asks a probe to send one job; resolves with how the send ended, whenever it ends. */
-  probeSend(proc: Proc, key: string): Promise<SendResult> {
+  /**
+   * Asks a probe to enqueue one job, through the queue (`send`) or POST /v1/jobs (`post`); resolves
+   * with how it ended, whenever it ends.
+   */
+  probeSend(proc: Proc, key: string, how: 'send' | 'post' = 'send'): Promise<SendResult> {
     return new Promise((resolve) => {
       const onMessage = (m: { kind: string } & SendResult) => {
-        if (m.kind !== 'sent' || m.key !== key) return
+        if (m.kind !== (how === 'send' ? 'sent' : 'posted') || m.key !== key) return
         proc.child.off('message', onMessage)
         resolve(m)
       }
       proc.child.on('message', onMessage)
-      proc.child.send({ kind: 'send', key })
+      proc.child.send({ kind: how, key })
     })
   }
 

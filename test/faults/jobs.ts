@@ -32,6 +32,8 @@ export function faultJob(
     queue: FAULT_QUEUE,
     schema: FaultPayload,
     timeoutMs: options.timeoutMs,
+    // The enqueue probe posts it through POST /v1/jobs.
+    publishable: true,
     backoff: { baseMs: 100, maxMs: 1_000 },
     async handle({ key, ms, fail }, ctx) {
       const base = {

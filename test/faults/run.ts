@@ -60,12 +60,20 @@ const FIELDS = [
   'recoveryMs',
   'enqueueErrorMs',
 ] as const
-console.error(`\n| scenario | backend | ${FIELDS.join(' | ')} |\n|${' --- |'.repeat(FIELDS.length + 2)}`)
+console.error(
+  `\n| scenario | backend | ${FIELDS.join(' | ')} | POST /v1/jobs during the fault |\n|${' --- |'.repeat(FIELDS.length + 3)}`,
+)
 for (const r of results) {
   const enqueue =
     r.enqueue && r.enqueue !== 'rejected'
       ? ` (${r.enqueue}${r.enqueueMs ? ` after ${r.enqueueMs}` : ''})`
       : ''
   const cells = FIELDS.map((f) => (f === 'enqueueErrorMs' ? `${r[f] ?? '–'}${enqueue}` : String(r[f] ?? '–')))
-  console.error(`| ${r.scenario} | ${r.backend} | ${cells.join(' | ')} |`)
+  const api =
+    r.apiStatus === undefined
+      ? '–'
+      : r.apiStatus === null
+        ? 'no answer'
+        : `${r.apiStatus} in ${r.apiMs} ms${r.apiRetryAfter ? `, Retry-After ${r.apiRetryAfter}` : ''}`
+  console.error(`| ${r.scenario} | ${r.backend} | ${cells.join(' | ')} | ${api} |`)
 }

@@ -50,6 +50,10 @@ export interface ScenarioResult extends FaultFigures {
   /** How that send ended: `rejected`, `resolved` (held until the broker came back) or `pending`. */
   enqueue?: 'rejected' | 'resolved' | 'pending'
   enqueueMs?: number
+  /** POST /v1/jobs made during the broker fault: its status (null while pending), Retry-After and time. */
+  apiStatus?: number | null
+  apiRetryAfter?: string
+  apiMs?: number
   scale: Scale
   durationMs: number
   /** Set when the jobs were not all done within the scenario's budget. */
@@ -230,6 +234,7 @@ export async function runScenario(
       endedAt: run.endedAt,
     })
     const probe = run.probeResult
+    const api = run.apiResult
     return {
       scenario,
       backend,
@@ -239,6 +244,9 @@ export async function runScenario(
         ? {
             enqueue: probe ? (probe.ok ? 'resolved' : 'rejected') : 'pending',
             ...(probe ? { enqueueMs: Math.round(probe.ms) } : {}),
+            apiStatus: api?.status ?? null,
+            ...(api?.retryAfter ? { apiRetryAfter: api.retryAfter } : {}),
+            ...(api ? { apiMs: Math.round(api.ms) } : {}),
           }
         : {}),
       scale,
@@ -265,6 +273,7 @@ class Run {
   readonly leftover: string[] = []
   endedAt = 0
   probeResult: SendResult | undefined
+  apiResult: SendResult | undefined
   timedOut: string | undefined
   readonly #scenario: ScenarioName
   readonly #backend: Backend
@@ -398,13 +407,17 @@ class Run {
       this.probeResult = r
       if (r.ok) this.good.set('probe-fault', 'probe-fault')
     })
+    const posted = this.#cluster.probeSend(probe, 'probe-api', 'post').then((r) => {
+      this.apiResult = r
+      if (r.ok) this.good.set('probe-api', 'probe-api')
+    })
     await sleep(this.#p.faultMs!)
     if (this.#scenario === 'broker-cut') await proxy.restore()
     else proxy.resume()
     this.faults.push({ kind: this.#scenario === 'broker-cut' ? 'cut' : 'stall', start, end: Date.now() })
     trace('broker back')
-    // The send made during the fault has until 30 s after it to end one way or the other.
-    await Promise.race([sent, sleep(30_000)])
+    // The sends made during the fault have until 30 s after it to end one way or the other.
+    await Promise.race([Promise.all([sent, posted]), sleep(30_000)])
   }
 
   async #seed(n: number, ms: number): Promise<void> {

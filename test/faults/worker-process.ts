@@ -3,8 +3,13 @@
  * SIGKILL and SIGTERM it. Settings come from the environment the harness sets; events go to the shared
  * file (and over IPC). Never run it by hand.
  */
+import { createSigner } from 'fast-jwt'
 import { pino } from 'pino'
 import { createEnvelope } from '../../src/envelope.ts'
+import { buildApp } from '../../src/http/app.ts'
+import { Metrics } from '../../src/metrics.ts'
+import { Producer } from '../../src/producer.ts'
+import { JobRegistry } from '../../src/registry.ts'
 import { Worker } from '../../src/worker.ts'
 import { type Backend, makeQueue, withFailingExtensions } from './backends.ts'
 import { fileSink } from './events.ts'
@@ -16,6 +21,7 @@ const env = (name: string, fallback?: string): string => {
   return v
 }
 
+const PROBE_SECRET = 'fault-probe-secret-fault-probe-secret'
 const logger = pino({ level: process.env.FAULT_LOG_LEVEL ?? 'silent' }, pino.destination(2))
 const sink = fileSink(env('FAULT_EVENTS'))
 let failingExtensions = false
@@ -33,7 +39,23 @@ const queue = withFailingExtensions(
 process.on('disconnect', () => process.exit(1))
 
 if (env('FAULT_ROLE', 'worker') === 'probe') {
-  // Enqueues one job per request from the harness and says how long the send took and how it ended.
+  // Enqueues one job per request from the harness, straight through the queue (`send`) or through the
+  // API (`post`: POST /v1/jobs, as a client would), and says how long it took and how it ended.
+  const job = faultJob(sink, { timeoutMs: 30_000 })
+  const registry = new JobRegistry([job])
+  const metrics = new Metrics()
+  const app = await buildApp({
+    services: {
+      queue,
+      registry,
+      metrics,
+      producer: new Producer({ queue, registry, metrics }),
+      readinessQueue: FAULT_QUEUE,
+    },
+    jwtSecret: PROBE_SECRET,
+    logger,
+  })
+  const authorization = `Bearer ${createSigner({ key: PROBE_SECRET, algorithm: 'HS256' })({ sub: 'probe' })}`
   const send = async (key: string) => {
     const started = performance.now()
     try {
@@ -49,10 +71,28 @@ if (env('FAULT_ROLE', 'worker') === 'probe') {
       process.send!({ kind: 'sent', key, ok: false, ms: performance.now() - started, error: String(err) })
     }
   }
+  const post = async (key: string) => {
+    const started = performance.now()
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      headers: { authorization },
+      payload: { type: FAULT_JOB, payload: { key, ms: 10 } },
+    })
+    process.send!({
+      kind: 'posted',
+      key,
+      ok: res.statusCode === 202,
+      status: res.statusCode,
+      retryAfter: res.headers['retry-after'],
+      ms: performance.now() - started,
+    })
+  }
   process.on('message', (m: { kind: string; key: string }) => {
     if (m.kind === 'send') void send(m.key)
+    if (m.kind === 'post') void post(m.key)
   })
-  process.on('SIGTERM', () => void queue.close().finally(() => process.exit(0)))
+  process.on('SIGTERM', () => void Promise.all([app.close(), queue.close()]).finally(() => process.exit(0)))
   process.send!({ kind: 'ready' })
 } else {
   const job = faultJob(sink, { timeoutMs: Number(env('FAULT_JOB_TIMEOUT_MS')) })
