@@ -85,3 +85,33 @@ test('fault figures: poison that never reached the dead-letter queue is lost', (
   assert.equal(figures.poisonDeadLettered, 1)
   assert.equal(figures.lost, 2)
 })
+
+test('fault figures: a run whose handler returned but whose ack had not reached the broker at the kill was in flight', () => {
+  const settled = (key: string, pid: number, t: number): FaultEvent => ({
+    e: 'settled',
+    key,
+    id: `id-${key}`,
+    pid,
+    attempt: 1,
+    t,
+  })
+  const figures = analyze(
+    base(
+      [
+        ev('start', 'a', '1-1', 1, 100),
+        ev('end', 'a', '1-1', 1, 150),
+        ev('start', 'b', '1-2', 1, 100),
+        ev('end', 'b', '1-2', 1, 150),
+        settled('b', 1, 160),
+        ev('start', 'a', '2-1', 2, 600),
+        ev('end', 'a', '2-1', 2, 700),
+        settled('a', 2, 705),
+      ],
+      ['a', 'b'],
+      { deaths: new Map([[1, 210]]), faults: [{ kind: 'kill', start: 200, end: 210, pid: 1 }] },
+    ),
+  )
+  assert.equal(figures.inFlightAtFault, 1, 'a (ack never made it), not b (acked at 160)')
+  assert.equal(figures.duplicates, 1)
+  assert.equal(figures.concurrentDoubleRuns, 0)
+})

@@ -34,7 +34,10 @@ export interface FaultFigures {
   concurrentDoubleRuns: number
   /** Good jobs that never completed, or whose message was still in the queue at the end (it would run again). */
   neverFinished: number
-  /** Runs in flight in the process hit when it was killed/stopped, or during a broker fault. */
+  /**
+   * Runs holding their message (started, settlement not yet at the broker) in the process hit when it
+   * was killed/stopped, or at any time during a broker fault.
+   */
   inFlightAtFault: number
   /** Process faults: until every job in flight at the fault completed. Broker faults: from the end of the fault until a job started after it completed. The worst fault. */
   recoveryMs: number | null
@@ -46,10 +49,13 @@ export interface FaultFigures {
 
 interface Run {
   key: string
+  id: string
   pid: number
   start: number
   end: number
   ended: 'end' | 'abort' | 'death' | 'open'
+  /** Until when the run holds its message: its settlement reached the broker, or its process died. */
+  held: number
 }
 
 /** Computes the suite's figures from the shared event file and what the harness did. */
@@ -57,19 +63,27 @@ export function analyze(o: Observation): FaultFigures {
   const runs = new Map<string, Run>()
   const endOf = new Map<string, number>()
   const deadLettered = new Set<string>()
+  const settles = new Map<string, number[]>()
   for (const ev of o.events) {
     if (ev.e === 'dead_letter') {
       deadLettered.add(ev.id)
+      continue
+    }
+    if (ev.e === 'settled') {
+      const key = `${ev.pid} ${ev.id}`
+      settles.set(key, [...(settles.get(key) ?? []), ev.t])
       continue
     }
     if (!ev.run || ev.key === undefined) continue
     if (ev.e === 'start') {
       runs.set(ev.run, {
         key: ev.key,
+        id: ev.id,
         pid: ev.pid,
         start: ev.t,
         end: Number.POSITIVE_INFINITY,
         ended: 'open',
+        held: Number.POSITIVE_INFINITY,
       })
     } else {
       const run = runs.get(ev.run)
@@ -81,8 +95,10 @@ export function analyze(o: Observation): FaultFigures {
     }
   }
   for (const run of runs.values()) {
-    if (run.ended !== 'open') continue
     const death = o.deaths.get(run.pid)
+    const settled = (settles.get(`${run.pid} ${run.id}`) ?? []).filter((t) => t >= run.start)
+    run.held = settled.length > 0 ? Math.min(...settled) : (death ?? o.endedAt)
+    if (run.ended !== 'open') continue
     run.end = death ?? o.endedAt
     run.ended = death === undefined ? 'open' : 'death'
   }
@@ -136,8 +152,8 @@ export function analyze(o: Observation): FaultFigures {
     const process = f.kind === 'kill' || f.kind === 'term'
     const hit = [...runs.values()].filter((r) =>
       process
-        ? r.pid === f.pid && r.start <= f.start && r.end >= f.start
-        : r.start <= f.end && r.end >= f.start,
+        ? r.pid === f.pid && r.start <= f.start && r.held >= f.start
+        : r.start <= f.end && r.held >= f.start,
     )
     inFlightAtFault += hit.length
     let ms: number | undefined

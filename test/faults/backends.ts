@@ -41,16 +41,29 @@ export class InjectedExtensionFault extends Error {
   readonly code = 'INJECTED_EXTENSION_FAULT'
 }
 
+export interface Instrumentation {
+  /** While true, every `extendLease` rejects as a backend refusing it would. */
+  failing: () => boolean
+  /** Called when a settlement (ack, retry, dead-letter) of a delivery has reached the backend. */
+  settled: (delivery: Delivery, how: 'ack' | 'retry' | 'deadLetter') => void
+}
+
 /**
- * The queue with one fault injected on the consuming side: while `failing()` is true, every
- * `extendLease` rejects as a backend refusing it would. Everything else goes to the real adapter.
+ * The queue as the worker sees it in the fault suite: the real adapter, with one fault that can be
+ * injected on the consuming side (refused lease extensions) and a report of every settlement that
+ * completed (so a run counts as in flight until its ack has reached the broker, not only until its
+ * handler returned).
  */
-export function withFailingExtensions(queue: Queue, failing: () => boolean): Queue {
+export function instrumentQueue(queue: Queue, inst: Instrumentation): Queue {
   const wrapDelivery = (d: Delivery): Delivery =>
     new Proxy(d, {
       get(target, prop) {
-        if (prop === 'extendLease' && failing())
+        if (prop === 'extendLease' && inst.failing())
           return () => Promise.reject(new InjectedExtensionFault('lease extension refused (injected)'))
+        if (prop === 'ack' || prop === 'retry' || prop === 'deadLetter') {
+          const settle = Reflect.get(target, prop, target) as (...a: unknown[]) => Promise<void>
+          return (...args: unknown[]) => settle.apply(target, args).then(() => inst.settled(target, prop))
+        }
         const value = Reflect.get(target, prop, target)
         return typeof value === 'function' ? value.bind(target) : value
       },

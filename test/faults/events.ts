@@ -6,9 +6,10 @@ import { appendFileSync, readFileSync } from 'node:fs'
  * - `start` / `end`: a handler run began / returned successfully.
  * - `abort`: a handler run stopped without success (its signal fired, or it threw on purpose).
  * - `dead_letter`: the worker dead-lettered a delivery (`key` is absent for bodies that are not envelopes).
+ * - `settled`: a delivery's ack, retry or dead-letter reached the broker (`reason` says which).
  */
 export interface FaultEvent {
-  e: 'start' | 'end' | 'abort' | 'dead_letter'
+  e: 'start' | 'end' | 'abort' | 'dead_letter' | 'settled'
   /** The job's own key from its payload (the harness names every job it sends). */
   key?: string
   /** The message id the worker saw. */
@@ -23,6 +24,24 @@ export interface FaultEvent {
 }
 
 export type EventSink = (event: FaultEvent) => void
+
+/** The `settled` event for a delivery, or undefined for a body that is not a fault-suite job. */
+export function settledEvent(
+  delivery: { id: string; attempt: number; envelope?: { payload: unknown } | undefined },
+  how: string,
+): FaultEvent | undefined {
+  const key = (delivery.envelope?.payload as { key?: unknown } | undefined)?.key
+  if (typeof key !== 'string') return undefined
+  return {
+    e: 'settled',
+    key,
+    id: delivery.id,
+    pid: process.pid,
+    attempt: delivery.attempt,
+    t: Date.now(),
+    reason: how,
+  }
+}
 
 /** A sink that appends to `file` and, in a child process, also tells the parent over IPC. */
 export function fileSink(file: string, alsoIpc = typeof process.send === 'function'): EventSink {

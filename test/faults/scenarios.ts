@@ -15,9 +15,9 @@ import {
 } from '../support/emulators.ts'
 import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts'
 import { analyze, type Fault, type FaultFigures } from './analyze.ts'
-import { type Backend, makeQueue, withFailingExtensions } from './backends.ts'
+import { type Backend, instrumentQueue, makeQueue } from './backends.ts'
 import { Cluster, type Proc, type SendResult, type WorkerSettings } from './cluster.ts'
-import { fileSink, readEvents } from './events.ts'
+import { fileSink, readEvents, settledEvent } from './events.ts'
 import { FAULT_JOB, FAULT_QUEUE, faultJob } from './jobs.ts'
 
 export type Scale = 'ci' | 'full'
@@ -357,7 +357,15 @@ class Run {
       { timeoutMs: this.#cluster.settings.jobTimeoutMs },
     )
     const worker = new Worker({
-      queue: withFailingExtensions(this.#direct, () => this.#failing),
+      queue: instrumentQueue(this.#direct, {
+        failing: () => this.#failing,
+        settled: (delivery, how) => {
+          const e = settledEvent(delivery, how)
+          if (!e) return
+          sink(e)
+          this.#cluster.record(e)
+        },
+      }),
       jobs: [job],
       logger: log,
       concurrency: this.#p.concurrency,

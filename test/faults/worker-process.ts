@@ -11,8 +11,8 @@ import { Metrics } from '../../src/metrics.ts'
 import { Producer } from '../../src/producer.ts'
 import { JobRegistry } from '../../src/registry.ts'
 import { Worker } from '../../src/worker.ts'
-import { type Backend, makeQueue, withFailingExtensions } from './backends.ts'
-import { fileSink } from './events.ts'
+import { type Backend, instrumentQueue, makeQueue } from './backends.ts'
+import { fileSink, settledEvent } from './events.ts'
 import { FAULT_JOB, FAULT_QUEUE, faultJob } from './jobs.ts'
 
 const env = (name: string, fallback?: string): string => {
@@ -25,7 +25,7 @@ const PROBE_SECRET = 'fault-probe-secret-fault-probe-secret'
 const logger = pino({ level: process.env.FAULT_LOG_LEVEL ?? 'silent' }, pino.destination(2))
 const sink = fileSink(env('FAULT_EVENTS'))
 let failingExtensions = false
-const queue = withFailingExtensions(
+const queue = instrumentQueue(
   makeQueue({
     backend: env('FAULT_BACKEND') as Backend,
     endpoint: process.env.FAULT_ENDPOINT,
@@ -33,7 +33,13 @@ const queue = withFailingExtensions(
     leaseMs: Number(env('FAULT_LEASE_MS')),
     logger,
   }),
-  () => failingExtensions,
+  {
+    failing: () => failingExtensions,
+    settled: (delivery, how) => {
+      const event = settledEvent(delivery, how)
+      if (event) sink(event)
+    },
+  },
 )
 // The harness dying must not leave workers behind.
 process.on('disconnect', () => process.exit(1))
