@@ -7,39 +7,17 @@ import type { PubSubQueue } from '../../adapters/pubsub/index.ts'
 import { createEnvelope, type Envelope } from '../../src/envelope.ts'
 import { canSendRaw, type Queue } from '../../src/queue.ts'
 import { Worker } from '../../src/worker.ts'
-import {
-  type OutageProxy,
-  type RunningEmulator,
-  startFauxqs,
-  startOutageProxy,
-} from '../support/emulators.ts'
-import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts'
+import { type OutageProxy, startOutageProxy } from '../support/emulators.ts'
 import { analyze, type Fault, type FaultFigures } from './analyze.ts'
 import { type Backend, instrumentQueue, makeQueue } from './backends.ts'
+import type { Brokers } from './brokers.ts'
 import { Cluster, type Proc, type SendResult, type WorkerSettings } from './cluster.ts'
 import { fileSink, readEvents, settledEvent } from './events.ts'
 import { FAULT_JOB, FAULT_QUEUE, faultJob } from './jobs.ts'
+import { type Params, params, type Scale, type ScenarioName } from './params.ts'
 
-export type Scale = 'ci' | 'full'
-export type ScenarioName =
-  | 'sigkill'
-  | 'sigterm'
-  | 'broker-cut'
-  | 'broker-stall'
-  | 'poison'
-  | 'long-jobs'
-  | 'failing-extensions'
-
-/** Which backends each scenario applies to (memory lives in one process: no process or network faults). */
-export const SCENARIOS: Record<ScenarioName, Backend[]> = {
-  sigkill: ['sqs', 'pubsub'],
-  sigterm: ['sqs', 'pubsub'],
-  'broker-cut': ['sqs', 'pubsub'],
-  'broker-stall': ['sqs', 'pubsub'],
-  poison: ['memory', 'sqs', 'pubsub'],
-  'long-jobs': ['memory', 'sqs', 'pubsub'],
-  'failing-extensions': ['memory', 'sqs', 'pubsub'],
-}
+export { Brokers } from './brokers.ts'
+export { SCENARIOS, type Scale, type ScenarioName } from './params.ts'
 
 /** The line each scenario prints. */
 export interface ScenarioResult extends FaultFigures {
@@ -66,114 +44,6 @@ const trace = (what: string) => {
 }
 
 const log = pino({ level: process.env.FAULT_LOG_LEVEL ?? 'silent' }, pino.destination(2))
-
-/** The brokers the suite runs against, started on first use and stopped by `close`. */
-export class Brokers {
-  #fauxqs: Promise<RunningEmulator> | undefined
-  #pubsub: Promise<PubSubEmulator> | undefined
-
-  fauxqs(): Promise<RunningEmulator> {
-    this.#fauxqs ??= startFauxqs()
-    return this.#fauxqs
-  }
-
-  pubsub(): Promise<PubSubEmulator> {
-    this.#pubsub ??= startPubSubEmulator()
-    return this.#pubsub
-  }
-
-  /** host:port of the broker for `backend`. */
-  async port(backend: Backend): Promise<number> {
-    if (backend === 'sqs') return (await this.fauxqs()).port
-    return Number((await this.pubsub()).host.split(':').at(-1))
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([this.#fauxqs?.then((e) => e.stop()), this.#pubsub?.then((e) => e.stop())])
-  }
-}
-
-interface Params {
-  leaseMs: number
-  jobs: number
-  jobMs: number
-  concurrency: number
-  prefetch?: number
-  graceMs?: number
-  jobTimeoutMs?: number
-  /**
-   * After every job is done, how long the workers keep running (late duplicates show up), and then how
-   * long the harness reads the queue for messages still in it (jobs that would run again).
-   */
-  quietMs: number
-  /** Give up waiting for the jobs after this long (the figures then show what was not done). */
-  budgetMs: number
-  faultMs?: number
-  throughProxy?: boolean
-}
-
-function params(scenario: ScenarioName, backend: Backend, scale: Scale): Params {
-  const full = scale === 'full'
-  const ps = backend === 'pubsub'
-  // Pub/Sub's ack deadline is at least 10 s; SQS's visibility timeout is whole seconds.
-  const lease = backend === 'memory' ? 300 : ps ? 10_000 : full ? 3_000 : 1_000
-  const quietMs = full ? lease + 1_000 : ps ? 2_000 : lease + 500
-  switch (scenario) {
-    case 'sigkill':
-      return {
-        leaseMs: ps ? lease : full ? 5_000 : 1_000,
-        jobs: full ? 3_000 : 300,
-        jobMs: full ? 200 : 100,
-        concurrency: full ? 8 : 4,
-        quietMs,
-        budgetMs: full ? 300_000 : 90_000,
-      }
-    case 'sigterm':
-      return {
-        leaseMs: ps ? lease : full ? 5_000 : 1_000,
-        jobs: full ? 400 : 24,
-        jobMs: full ? 3_000 : 1_500,
-        concurrency: full ? 8 : 4,
-        graceMs: full ? 1_000 : 300,
-        quietMs,
-        budgetMs: full ? 300_000 : 90_000,
-      }
-    case 'broker-cut':
-    case 'broker-stall':
-      return {
-        leaseMs: ps ? lease : full ? 5_000 : 1_000,
-        jobs: full ? 6_000 : 300,
-        jobMs: full ? 20 : 50,
-        concurrency: full ? 8 : 4,
-        faultMs: full ? 10_000 : 3_000,
-        throughProxy: true,
-        quietMs,
-        budgetMs: full ? 600_000 : 120_000,
-      }
-    case 'poison':
-      return {
-        leaseMs: lease,
-        jobs: full ? 500 : 60,
-        jobMs: 20,
-        concurrency: 4,
-        quietMs,
-        budgetMs: full ? 180_000 : 60_000,
-      }
-    case 'long-jobs':
-    case 'failing-extensions':
-      // Jobs three leases long, two slots per worker, more jobs than slots (a backlog waits in buffers).
-      return {
-        leaseMs: lease,
-        jobs: 8,
-        jobMs: ps ? 25_000 : 3 * lease,
-        concurrency: 2,
-        jobTimeoutMs: ps ? 30_000 : 6 * lease,
-        faultMs: Math.round(1.5 * lease),
-        quietMs,
-        budgetMs: full ? 600_000 : 120_000,
-      }
-  }
-}
 
 /** Runs one scenario on one backend and returns its figures (the JSON line). */
 export async function runScenario(
