@@ -280,7 +280,7 @@ class Run {
     )
     const start = Date.now()
     if (this.#scenario === 'broker-cut') await proxy.cut()
-    else proxy.stall()
+    else await proxy.stall()
     const sent = this.#cluster.probeSend(probe, 'probe-fault').then((r) => {
       this.probeResult = r
       if (r.ok) this.good.set('probe-fault', 'probe-fault')
@@ -290,8 +290,7 @@ class Run {
       if (r.ok) this.good.set('probe-api', 'probe-api')
     })
     await sleep(this.#p.faultMs!)
-    if (this.#scenario === 'broker-cut') await proxy.restore()
-    else proxy.resume()
+    await proxy.restore()
     this.faults.push({ kind: this.#scenario === 'broker-cut' ? 'cut' : 'stall', start, end: Date.now() })
     trace('broker back')
     // The sends made during the fault have until 30 s after it to end one way or the other.

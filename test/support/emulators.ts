@@ -54,61 +54,56 @@ export async function startSesEmulator(): Promise<Omit<RunningEmulator, 'request
   }
 }
 
+/** A TCP proxy a test can cut or stall; see startOutageProxy. */
 export interface OutageProxy {
   endpoint: string
   port: number
-  /** Refuse the network: every connection is dropped and new ones are refused. */
+  /** Refuse connections: the port is closed, every open connection is dropped. */
   cut(): Promise<void>
-  /** Undo `cut`: listen again on the same port. */
-  restore(): Promise<void>
   /**
-   * A black hole: connections stay open and new ones are accepted, but no byte moves either way until
-   * `resume` (what a client sees when a link or a broker hangs rather than refuses).
+   * Accept connections but forward nothing, either way: what a client sees when the network or the
+   * broker hangs. Open connections go silent too.
    */
-  stall(): void
-  /** Undo `stall`: everything held back flows on, and held new connections reach the target. */
-  resume(): void
+  stall(): Promise<void>
+  /** Forward again after `cut` or `stall`. */
+  restore(): Promise<void>
   stop(): Promise<void>
 }
 
 /**
- * A TCP proxy in front of an emulator, so a test can take the network away (`cut`, `stall`) and give it
- * back (`restore`, `resume`) while the emulator keeps its state: what a client sees when its backend is
- * unreachable.
+ * A TCP proxy in front of an emulator, so a test can take the network away (`cut`), make it hang
+ * (`stall`) and give it back (`restore`) while the emulator keeps its state: what a client sees when
+ * its backend is unreachable.
  */
 export async function startOutageProxy(targetPort: number): Promise<OutageProxy> {
   const sockets = new Set<Socket>()
-  const pairs = new Set<{ client: Socket; upstream: Socket | undefined }>()
-  let stalled = false
-  let server: Server
+  let server: Server | undefined
   let port = 0
-  const link = (pair: { client: Socket; upstream: Socket | undefined }) => {
-    const { client } = pair
-    const upstream = connect({ host: '127.0.0.1', port: targetPort })
-    pair.upstream = upstream
-    sockets.add(upstream)
-    client.pipe(upstream).pipe(client)
-    upstream.on('error', () => drop(pair)).on('close', () => drop(pair))
-  }
-  const drop = (pair: { client: Socket; upstream: Socket | undefined }) => {
-    pair.client.destroy()
-    pair.upstream?.destroy()
-    sockets.delete(pair.client)
-    if (pair.upstream) sockets.delete(pair.upstream)
-    pairs.delete(pair)
-  }
+  let stalled = false
   const listen = () =>
     new Promise<void>((resolve) => {
-      server = createServer((client) => {
-        const pair: { client: Socket; upstream: Socket | undefined } = { client, upstream: undefined }
+      const listening = createServer((client) => {
         sockets.add(client)
-        pairs.add(pair)
-        client.on('error', () => drop(pair)).on('close', () => drop(pair))
-        if (stalled) client.pause()
-        else link(pair)
+        client.on('error', () => client.destroy()).on('close', () => sockets.delete(client))
+        if (stalled) {
+          client.resume() // read and drop whatever the client sends; answer nothing
+          return
+        }
+        const upstream = connect({ host: '127.0.0.1', port: targetPort })
+        sockets.add(upstream)
+        client.pipe(upstream).pipe(client)
+        const drop = () => {
+          client.destroy()
+          upstream.destroy()
+          sockets.delete(client)
+          sockets.delete(upstream)
+        }
+        client.on('error', drop).on('close', drop)
+        upstream.on('error', drop).on('close', drop)
       })
-      server.listen({ host: '127.0.0.1', port }, () => {
-        port = (server.address() as AddressInfo).port
+      server = listening
+      listening.listen({ host: '127.0.0.1', port }, () => {
+        port = (listening.address() as AddressInfo).port
         resolve()
       })
     })
@@ -116,7 +111,7 @@ export async function startOutageProxy(targetPort: number): Promise<OutageProxy>
     new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy()
       sockets.clear()
-      pairs.clear()
+      if (!server?.listening) return resolve()
       server.close(() => resolve())
     })
   await listen()
@@ -124,27 +119,25 @@ export async function startOutageProxy(targetPort: number): Promise<OutageProxy>
     endpoint: `http://127.0.0.1:${port}`,
     port,
     cut: close,
-    restore: listen,
-    stall() {
+    stall: async () => {
       stalled = true
-      // Unpiping stops the flow both ways; what arrives meanwhile waits in the kernel and socket buffers.
-      for (const { client, upstream } of pairs) {
-        client.unpipe()
-        upstream?.unpipe()
-        client.pause()
-        upstream?.pause()
+      // Open connections go silent: stop moving bytes without closing them.
+      for (const s of sockets) {
+        s.unpipe()
+        s.removeAllListeners('data')
+        s.resume()
       }
+      if (!server?.listening) await listen()
     },
-    resume() {
-      stalled = false
-      for (const pair of pairs) {
-        if (!pair.upstream) {
-          link(pair)
-          continue
-        }
-        pair.client.pipe(pair.upstream).pipe(pair.client)
+    restore: async () => {
+      if (stalled) {
+        stalled = false
+        await close() // silent connections are dropped; clients reconnect through a forwarding proxy
       }
+      if (!server?.listening) await listen()
     },
-    stop: close,
+    stop: async () => {
+      await close()
+    },
   }
 }
