@@ -1,0 +1,177 @@
+// Soak: SOAK_SECONDS (default 600) of 1,000 jobs/s (SOAK_RATE) enqueued and run on the memory queue,
+// in one process that also serves the API, while an autocannon child process sends it POST /v1/jobs
+// and GET /readyz (SOAK_API_RATE requests/s, default 200). Memory and event-loop delay are measured
+// after a warm-up (the first minute, or half the run when it is shorter than two minutes): growth
+// compares the end of the run with the end of the warm-up (the same process, a ratio; with
+// `--expose-gc`, as `npm run bench:soak` passes, a full GC runs before every memory sample).
+// Targets (issue 9): growth <= 10%, event-loop p99 < 50 ms. Not in CI.
+// Last line: { "bench": "soak", "rssGrowth", "heapGrowth", "eventLoopP99Ms", ... }
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { createSigner } from 'fast-jwt'
+import { pino } from 'pino'
+import Type from 'typebox'
+import { MemoryQueue } from '../adapters/memory/index.ts'
+import { greetJob } from '../handlers/demo.ts'
+import { buildApp } from '../src/http/app.ts'
+import { defineJob } from '../src/job.ts'
+import { Metrics } from '../src/metrics.ts'
+import { Producer } from '../src/producer.ts'
+import { JobRegistry } from '../src/registry.ts'
+import { Worker } from '../src/worker.ts'
+
+const SECRET = 'soak-secret-soak-secret-soak-secret-soak'
+const SECONDS = Number(process.env.SOAK_SECONDS ?? 600)
+const RATE = Number(process.env.SOAK_RATE ?? 1_000)
+const API_RATE = Number(process.env.SOAK_API_RATE ?? 200)
+const SAMPLE_MS = 5_000
+
+if (process.argv[2] === 'load') await load(process.argv[3]!, Number(process.argv[4]))
+else await soak()
+
+/** The API load, in its own process: the soak process's event loop measures only the soak process. */
+async function load(url: string, seconds: number): Promise<void> {
+  const token = createSigner({ key: SECRET, algorithm: 'HS256' })({ sub: 'soak', email: 'soak@example.com' })
+  const result = await autocannon({
+    url,
+    connections: 10,
+    duration: seconds,
+    overallRate: API_RATE,
+    requests: [
+      {
+        method: 'POST',
+        path: '/v1/jobs',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'demo.greet', payload: { name: 'Soak' } }),
+      },
+      { method: 'GET', path: '/readyz' },
+    ],
+  })
+  process.stdout.write(
+    `${JSON.stringify({ requests: result.requests.total, non2xx: result.non2xx, errors: result.errors, p99Ms: result.latency.p99 })}\n`,
+  )
+}
+
+async function soak(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  const logger = pino({ level: 'silent' })
+  const queue = new MemoryQueue({ capacity: 1_000_000 })
+  let done = 0
+  const noop = defineJob({
+    type: 'soak.noop',
+    schema: Type.Object({ n: Type.Integer() }),
+    handle: async () => {},
+  })
+  // The demo job the API enqueues, with its handler replaced by a no-op (no logging, no waiting).
+  const { type, queue: greetQueue, schema, publishable } = greetJob
+  const greet = defineJob({ type, queue: greetQueue, schema, publishable, handle: async () => {} })
+  const registry = new JobRegistry([noop, greet])
+  const metrics = new Metrics()
+  const worker = new Worker({ queue, jobs: registry, logger, metrics, concurrency: 32 })
+  worker.onOutcome(() => void done++)
+  worker.start()
+  const producer = new Producer({ queue, registry, metrics })
+  const app = await buildApp({
+    services: { queue, registry, metrics, producer, readinessQueue: 'default' },
+    jwtSecret: SECRET,
+    logger,
+    rateLimitPerMinute: 1_000_000_000,
+  })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+
+  const loop = monitorEventLoopDelay({ resolution: 10 })
+  loop.enable()
+  const loader = spawn(process.execPath, [fileURLToPath(import.meta.url), 'load', url, String(SECONDS)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const loaderExited = once(loader, 'exit')
+  let loadLine = ''
+  loader.stdout!.on('data', (c: Buffer) => {
+    loadLine += c.toString()
+  })
+
+  // 1,000 jobs/s as batches every 10 ms, catching up on timer drift so the average rate holds.
+  const started = performance.now()
+  let sent = 0
+  let enqueueErrors = 0
+  const ticker = setInterval(() => {
+    const due = Math.floor(((performance.now() - started) / 1000) * RATE) - sent
+    if (due <= 0) return
+    sent += due
+    producer
+      .enqueueMany(
+        noop,
+        Array.from({ length: due }, (_, n) => ({ n })),
+      )
+      .catch(() => void enqueueErrors++)
+  }, 10)
+
+  const warmupS = Math.min(60, SECONDS / 2)
+  const memory = () => {
+    // The forced GC is the harness's own pause: the event-loop monitor does not count it.
+    if (gc) {
+      loop.disable()
+      gc()
+      loop.enable()
+    }
+    const m = process.memoryUsage()
+    return { rss: m.rss, heap: m.heapUsed }
+  }
+  const samples: { t: number; rss: number; heap: number }[] = []
+  let atWarmup: { rss: number; heap: number } | undefined
+  while ((performance.now() - started) / 1000 < SECONDS) {
+    await sleep(SAMPLE_MS)
+    const t = (performance.now() - started) / 1000
+    samples.push({ t, ...memory() })
+    if (!atWarmup && t >= warmupS) {
+      atWarmup = medianOf(samples.slice(-3))
+      loop.reset()
+    }
+  }
+  clearInterval(ticker)
+  const end = medianOf(samples.slice(-3))
+  const eventLoopP99Ms = loop.percentile(99) / 1e6
+  loop.disable()
+  await loaderExited
+  await worker.stop()
+  await app.close()
+  await queue.close()
+  const api = loadLine ? (JSON.parse(loadLine) as Record<string, number>) : {}
+  const elapsedS = (performance.now() - started) / 1000
+  const base = atWarmup ?? samples[0]!
+  console.log(
+    JSON.stringify({
+      bench: 'soak',
+      rssGrowth: round(end.rss / base.rss - 1),
+      heapGrowth: round(end.heap / base.heap - 1),
+      eventLoopP99Ms: round(eventLoopP99Ms),
+      seconds: Math.round(elapsedS),
+      warmupSeconds: warmupS,
+      jobsPerSec: Math.round(done / elapsedS),
+      enqueued: sent,
+      enqueueErrors,
+      rssMbAtWarmup: Math.round(base.rss / 2 ** 20),
+      rssMbAtEnd: Math.round(end.rss / 2 ** 20),
+      heapMbAtWarmup: round(base.heap / 2 ** 20),
+      heapMbAtEnd: round(end.heap / 2 ** 20),
+      gcBeforeSamples: Boolean(gc),
+      apiRequests: api.requests,
+      apiNon2xx: api.non2xx,
+      apiErrors: api.errors,
+      apiP99Ms: api.p99Ms,
+    }),
+  )
+}
+
+function medianOf(xs: { rss: number; heap: number }[]): { rss: number; heap: number } {
+  const mid = (v: number[]) => v.sort((a, b) => a - b)[Math.floor(v.length / 2)]!
+  return { rss: mid(xs.map((x) => x.rss)), heap: mid(xs.map((x) => x.heap)) }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000
+}
