@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import { JobSeries, OUTCOMES, registerDurationHistogram } from './job-series.ts'
+import { providerRequestCounts } from './provider-requests.ts'
 import type { Queue } from './queue.ts'
 
 /** What the in-flight gauges read from a worker. */
@@ -88,6 +89,17 @@ export class Metrics {
       help: 'Acks, retries or dead-letters the backend refused (the message will be redelivered).',
       labelNames: ['queue'],
       registers: [registry],
+    })
+    new Counter({
+      name: 'conveyor_provider_requests_total',
+      help: 'Requests this process made to SQS, Pub/Sub, S3, SES, the job store… by operation (src/provider-requests.ts); divide by jobs for requests per job.',
+      labelNames: ['provider', 'operation'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const t of providerRequestCounts())
+          this.inc({ provider: t.provider, operation: t.operation }, t.count)
+      },
     })
     const watched = this.#watched
     new Gauge({

@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.ts'
 import type { Mailer } from './mail/mailer.ts'
 import { OutboxMailer } from './mail/outbox.ts'
 import { SesMailer } from './mail/ses.ts'
+import { countAwsRequests } from './provider-requests.ts'
 import { FsObjectStore } from './storage/fs-store.ts'
 import type { ObjectStore } from './storage/object-store.ts'
 import { S3ObjectStore } from './storage/s3-store.ts'
@@ -16,7 +17,10 @@ function region(config: Config): { region?: string } {
 /** An S3 client for the configured region and endpoint (path-style when an endpoint is set: emulators). */
 export function createS3Client(config: Config): S3Client {
   const endpoint = config.storage.s3Endpoint
-  return new S3Client({ ...region(config), ...(endpoint ? { endpoint, forcePathStyle: true } : {}) })
+  return countAwsRequests(
+    new S3Client({ ...region(config), ...(endpoint ? { endpoint, forcePathStyle: true } : {}) }),
+    's3',
+  )
 }
 
 /** The object store the configuration asks for (`STORAGE_DRIVER`). */
@@ -39,7 +43,10 @@ export function createMailer(config: Config): Mailer {
   if (config.mail.driver === 'ses') {
     const endpoint = config.mail.sesEndpoint
     return new SesMailer({
-      client: new SESClient({ ...region(config), ...(endpoint ? { endpoint } : {}) }),
+      client: countAwsRequests(
+        new SESClient({ ...region(config), ...(endpoint ? { endpoint } : {}) }),
+        'ses',
+      ),
       from: config.mail.from,
       maxSendRate: config.mail.sesMaxSendRate,
     })

@@ -13,6 +13,7 @@ import {
 } from '../../src/envelope.ts'
 import { MalformedMessageError, QueueClosedError } from '../../src/errors.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
+import { countGrpcRequests } from '../../src/provider-requests.ts'
 import type {
   ConsumeOptions,
   Consumer,
@@ -63,7 +64,11 @@ export class PubSubQueue implements Queue, RawSender {
     this.options = pubsubOptions.parse('Pub/Sub queue options', options)
     this.#ownsClient = !runtime.client
     this.client =
-      runtime.client ?? new PubSub(this.options.projectId ? { projectId: this.options.projectId } : {})
+      runtime.client ??
+      new PubSub({
+        ...(this.options.projectId ? { projectId: this.options.projectId } : {}),
+        ...countGrpcRequests('pubsub'),
+      })
     this.clock = runtime.clock ?? systemClock
     this.log = runtime.logger ?? createLogger({ name: 'conveyor-pubsub' })
     this.#resources = new PubSubResources(this.client, this.options)
@@ -313,11 +318,13 @@ export class PubSubQueue implements Queue, RawSender {
    * the PubSub object's resolved config, emulator detection included.
    */
   #subscriber(): Promise<v1.SubscriberClient> {
-    this.#subscriberClient ??= this.client
-      .getClientConfig()
-      .then(
-        (config) => new v1.SubscriberClient(config as ConstructorParameters<typeof v1.SubscriberClient>[0]),
-      )
+    this.#subscriberClient ??= this.client.getClientConfig().then(
+      (config) =>
+        new v1.SubscriberClient({
+          ...config,
+          ...countGrpcRequests('pubsub'),
+        } as ConstructorParameters<typeof v1.SubscriberClient>[0]),
+    )
     return this.#subscriberClient
   }
 

@@ -26,6 +26,7 @@ import {
   QueueUnavailableError,
 } from '../../src/errors.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
+import { countAwsRequests } from '../../src/provider-requests.ts'
 import type {
   ConsumeOptions,
   Consumer,
@@ -73,12 +74,14 @@ export class SqsQueue implements Queue, RawSender {
   constructor(options: Partial<SqsOptions> = {}, runtime: SqsRuntime = {}) {
     this.options = sqsOptions.parse('SQS queue options', options)
     this.#ownsClient = !runtime.client
-    this.client =
+    this.client = countAwsRequests(
       runtime.client ??
-      new SQSClient({
-        ...(this.options.region ? { region: this.options.region } : {}),
-        ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
-      })
+        new SQSClient({
+          ...(this.options.region ? { region: this.options.region } : {}),
+          ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
+        }),
+      'sqs',
+    )
     this.log = runtime.logger ?? createLogger({ name: 'conveyor-sqs' })
     this.#clock = runtime.clock ?? systemClock
     this.#resources = new SqsResources(this.client, this.options)
