@@ -6,6 +6,7 @@ import type { JobDefinition } from './job.ts'
 import type { Metrics } from './metrics.ts'
 import type { Queue } from './queue.ts'
 import type { JobRegistry } from './registry.ts'
+import { traceSend } from './tracing.ts'
 
 export interface EnqueueOptions {
   /** Hold the job back this long (any length; see Queue.send). Default 0. */
@@ -63,8 +64,11 @@ export class Producer {
       return createEnvelope({ type: def.type, payload, maxAttempts: def.maxAttempts, now, ...options })
     })
     const sendOptions = options.delayMs ? { delayMs: options.delayMs } : {}
-    if (envelopes.length === 1) await this.#queue.send(def.queue, envelopes[0]!, sendOptions)
-    else await this.#queue.sendBatch(def.queue, envelopes, sendOptions)
+    await traceSend(def.queue, def.type, envelopes, () =>
+      envelopes.length === 1
+        ? this.#queue.send(def.queue, envelopes[0]!, sendOptions)
+        : this.#queue.sendBatch(def.queue, envelopes, sendOptions),
+    )
     if (this.#metrics) this.#metrics.series(def.queue, def.type).enqueued += envelopes.length
     return envelopes as Envelope<Static<S>>[]
   }

@@ -1,3 +1,4 @@
+import { context } from '@opentelemetry/api'
 import { backoffDelay } from './backoff.ts'
 import { type Clock, systemClock } from './clock.ts'
 import { DeadlineQueue } from './deadline-queue.ts'
@@ -14,6 +15,7 @@ import { createLogger, type Logger } from './logger.ts'
 import { Metrics } from './metrics.ts'
 import type { Consumer, Delivery, Queue } from './queue.ts'
 import { JobRegistry } from './registry.ts'
+import { endAttemptSpan, startAttemptSpan } from './tracing.ts'
 import {
   type JobOutcomeEvent,
   type WorkerOptions,
@@ -160,6 +162,8 @@ export class Worker {
       run.abort(new WorkerStoppingError('worker stopped before the job finished'))
       this.#finish(run)
       this.#settle(run.delivery, run.delivery.retry(0))
+      run.span?.addEvent('released', { 'conveyor.reason': 'worker stopped' })
+      run.span?.end()
       this.#emit(run.delivery, run.type, 'released')
       run.log.warn('job handed back unfinished at shutdown')
     }
@@ -250,9 +254,17 @@ export class Worker {
     this.#runs.add(run)
     run.timeout = this.#timeouts.schedule(now + job.timeoutMs, run)
     this.#leaseSweep ??= this.#clock.setTimer(() => this.#sweepLeases(), this.settings.leaseMs / 6)
+    const traced = startAttemptSpan(delivery.queue, {
+      id: delivery.id,
+      type: job.type,
+      attempt: delivery.attempt,
+      traceparent: envelope.traceparent,
+    })
+    run.span = traced.span
     let result: unknown
     try {
-      result = job.handle(envelope.payload, run)
+      // The handler runs in its attempt's span: its own spans and the jobs it enqueues join the trace.
+      result = context.with(traced.context, () => job.handle(envelope.payload, run))
     } catch (err) {
       this.#failed(run, err)
       return
@@ -269,6 +281,13 @@ export class Worker {
   #reject(delivery: Delivery, type: string | undefined, code: DeadLetterCode, err: Error): void {
     this.#running--
     this.#settle(delivery, delivery.deadLetter({ code, message: err.message, error: describeError(err) }))
+    const { span } = startAttemptSpan(delivery.queue, {
+      id: delivery.id,
+      type,
+      attempt: delivery.attempt,
+      traceparent: delivery.envelope?.traceparent,
+    })
+    endAttemptSpan(span, { outcome: 'dead_letter', code, reason: err.message, error: err })
     this.metrics.series(delivery.queue, type ?? 'unknown').record('dead_letter', 0)
     this.#log.error(
       { jobId: delivery.id, type, queue: delivery.queue, attempt: delivery.attempt, err, code },
@@ -285,6 +304,7 @@ export class Worker {
     }
     this.#finish(run)
     this.#settle(run.delivery, run.delivery.ack())
+    if (run.span) endAttemptSpan(run.span, { outcome: 'success' })
     const durationMs = this.#record(run, 'success')
     if (this.#log.isLevelEnabled('info')) run.log.info({ durationMs, outcome: 'success' }, 'job succeeded')
     this.#emit(run.delivery, run.type, 'success')
@@ -310,6 +330,7 @@ export class Worker {
           ? `non-retryable: ${(err as Error).message}`
           : `failed ${delivery.attempt} of ${run.maxAttempts} attempts: ${(err as Error)?.message ?? String(err)}`
       this.#settle(delivery, delivery.deadLetter({ code, message, error: describeError(err) }))
+      if (run.span) endAttemptSpan(run.span, { outcome: 'dead_letter', code, reason: message, error: err })
       const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')
       this.#emit(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
@@ -317,6 +338,7 @@ export class Worker {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
       const retryInMs = backoffDelay(delivery.attempt, job.backoff, this.#random)
       this.#settle(delivery, delivery.retry(retryInMs))
+      if (run.span) endAttemptSpan(run.span, { outcome, error: err, retryInMs })
       const durationMs = this.#record(run, outcome)
       run.log.warn({ err, durationMs, outcome, retryInMs }, 'job failed; will retry')
       this.#emit(delivery, job.type, outcome, { retryInMs, error: err })
