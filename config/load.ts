@@ -51,6 +51,14 @@ function crossFieldProblems(config: Config): string[] {
   const problems: string[] = []
   if (config.storage?.driver === 's3' && !config.storage.bucket)
     problems.push('S3_BUCKET is required when STORAGE_DRIVER=s3')
+  if (config.jobStore?.driver === 'dynamodb' && !config.aws?.region)
+    problems.push('AWS_REGION is required when JOB_STORE=dynamodb')
+  if (
+    config.jobStore?.driver === 'firestore' &&
+    !config.jobStore.firestoreProjectId &&
+    !config.pubsub?.projectId
+  )
+    problems.push('FIRESTORE_PROJECT_ID (or GOOGLE_CLOUD_PROJECT) is required when JOB_STORE=firestore')
   if (config.app?.env === 'production' && !config.app.jwtSecret) {
     problems.push('AUTH_JWT_SECRET is required when NODE_ENV=production')
   }

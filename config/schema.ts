@@ -200,6 +200,56 @@ export const ConfigSchema = Type.Object({
       "Emails per second, at most (your SES account's maximum send rate).",
     ),
   }),
+  jobStore: Type.Object({
+    driver: env(
+      'JOB_STORE',
+      Type.Enum(['memory', 'dynamodb', 'firestore'], { default: 'memory' }),
+      'Job ledger backend (job records, claims, counters): `memory` (this process only; not durable), `dynamodb` (needs AWS_REGION) or `firestore` (needs FIRESTORE_PROJECT_ID or GOOGLE_CLOUD_PROJECT).',
+    ),
+    table: env(
+      'JOB_STORE_TABLE',
+      Type.String({
+        pattern: '^[A-Za-z0-9_.-]{3,255}$',
+        default: 'conveyor-jobs',
+        errorMessage: 'must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)',
+      }),
+      'DynamoDB table of the job ledger (`npm run provision` creates it). Default `conveyor-jobs`.',
+    ),
+    dynamodbEndpoint: env(
+      'DYNAMODB_ENDPOINT',
+      Type.Optional(Type.String({ pattern: '^https?://', errorMessage: 'must be an http(s) URL' })),
+      'DynamoDB endpoint override (an emulator such as dynalite). Default: AWS.',
+    ),
+    firestoreProjectId: env(
+      'FIRESTORE_PROJECT_ID',
+      Type.Optional(Type.String({ minLength: 1 })),
+      'Google Cloud project of the Firestore job ledger. Default: GOOGLE_CLOUD_PROJECT. (FIRESTORE_EMULATOR_HOST points the client at an emulator.)',
+    ),
+    collectionPrefix: env(
+      'FIRESTORE_COLLECTION_PREFIX',
+      Type.String({
+        pattern: '^[A-Za-z0-9_-]*$',
+        default: 'conveyor-',
+        errorMessage: 'must be letters, digits, _ or -',
+      }),
+      'Prefix of the Firestore collections (`<prefix>jobs`, `<prefix>claims`, `<prefix>counters`). Default `conveyor-`.',
+    ),
+    requestTimeoutMs: env(
+      'JOB_STORE_TIMEOUT_MS',
+      Type.Integer({ minimum: 100, maximum: 60_000, default: 3_000 }),
+      'How long one job store call may take before it fails with StoreUnavailableError. Default 3000.',
+    ),
+    recordTtlHours: env(
+      'JOB_RECORD_TTL_HOURS',
+      Type.Number({ exclusiveMinimum: 0, maximum: 24 * 366, default: 168 }),
+      'Hours a job record is kept after its last change (after it finishes, for a finished job). Default 168.',
+    ),
+    resultMaxBytes: env(
+      'JOB_RESULT_MAX_BYTES',
+      Type.Integer({ minimum: 1, maximum: 300_000, default: 65_536 }),
+      "Largest handler result the ledger keeps, as JSON bytes; a larger one fails the write with ResultTooLargeError. Default 65536 (at most 300000: DynamoDB's item limit is 400 KB).",
+    ),
+  }),
   worker: Type.Object({
     concurrency: env(
       'WORKER_CONCURRENCY',

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/load.ts'
 import { deploymentQueues, handlersFromConfig } from '../handlers/index.ts'
 import { deadLetters, overview, redrive } from './admin.ts'
+import { table } from './cli-format.ts'
 import { createQueue } from './create-queue.ts'
 import { ConfigError, InvalidPayloadError, UnknownJobTypeError } from './errors.ts'
 import { createLogger } from './logger.ts'
@@ -17,6 +18,9 @@ const USAGE = `usage: npm run conveyor -- <command>
   dead-letters <queue> [--limit N]       dead letters, oldest first, with why each one failed
   redrive <queue> [<id> ...]             move dead letters (all, or these ids) back with fresh attempts
   enqueue <type> '<json payload>' [--delay ms]
+  jobs list [--status s] [--owner o] [--type t] [--limit N]   job records, newest first (JOB_STORE)
+  jobs show <id>                         one job's record: status, attempts, progress, result, error
+  jobs cancel <id>                       cancel a job (one not started never runs; a running one is aborted)
 options: --json (machine-readable output)`
 
 function fail(message: string, code = 1): never {
@@ -29,6 +33,10 @@ const { positionals, values } = parseArgs({
   options: {
     limit: { type: 'string' },
     delay: { type: 'string' },
+    status: { type: 'string' },
+    owner: { type: 'string' },
+    type: { type: 'string' },
+    cursor: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean' },
   },
@@ -43,6 +51,10 @@ try {
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err
   fail(`conveyor: ${err.message}`)
+}
+if (command === 'jobs') {
+  const { jobsCommand } = await import('./cli-jobs.ts')
+  process.exit(await jobsCommand(config, rest, values))
 }
 if (config.queue.driver === 'memory') {
   fail(
@@ -63,19 +75,6 @@ const queueNames = deploymentQueues(jobs)
 
 function print(json: unknown, text: () => string): void {
   process.stdout.write(values.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`)
-}
-
-function table(rows: (string | number | null | undefined)[][]): string {
-  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))))
-  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)))
-  return cells
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')
 }
 
 function queueArg(): string {

@@ -171,3 +171,24 @@ export class ResultTooLargeError extends ConveyorError {
     this.limitBytes = limitBytes
   }
 }
+
+/**
+ * An idempotency key was reused with a different request body, or its first request has not finished
+ * sending yet (`inProgress`). Nothing was enqueued; the API answers 409.
+ */
+export class IdempotencyConflictError extends ConveyorError {
+  readonly key: string
+  readonly inProgress: boolean
+  constructor(key: string, message: string, options: ConveyorErrorOptions & { inProgress?: boolean } = {}) {
+    super(options.inProgress ? 'IDEMPOTENCY_IN_PROGRESS' : 'IDEMPOTENCY_CONFLICT', message, options)
+    this.key = key
+    this.inProgress = options.inProgress ?? false
+  }
+}
+
+/** Someone cancelled the job while it ran; its AbortSignal was aborted with this reason. Never retried. */
+export class JobCancelledError extends ConveyorError {
+  constructor(options: ConveyorErrorOptions = {}) {
+    super('JOB_CANCELLED', 'job cancelled', options)
+  }
+}

@@ -17,6 +17,12 @@ export interface JobContext {
   readonly signal: AbortSignal
   /** A pino child logger bound to jobId, type and attempt. */
   readonly log: Logger
+  /**
+   * Reports how far the job is (0-100, and an optional message), shown on its record (GET /v1/jobs/:id).
+   * Best effort: resolves once stored (or the store did not answer), never rejects; values reported
+   * while a write is under way collapse into the latest. A no-op for untracked jobs.
+   */
+  progress(percent: number, message?: string): Promise<void>
 }
 
 const JobSettingsSchema = Type.Object(
@@ -40,6 +46,11 @@ const JobSettingsSchema = Type.Object(
     backoff: Type.Optional(BackoffSchema),
     /** May this type be enqueued by HTTP clients through POST /v1/jobs? Default false. */
     publishable: Type.Boolean({ default: false }),
+    /**
+     * Keep a job record (status, attempts, progress, result, cancel) in the job store? Default true;
+     * turn it off for high-volume internal jobs nobody looks up.
+     */
+    track: Type.Boolean({ default: true }),
   },
   { additionalProperties: false },
 )
@@ -56,7 +67,11 @@ export interface JobSpec<S extends TSchema> {
   maxAttempts?: number
   backoff?: Partial<Backoff>
   publishable?: boolean
-  /** Do the work. Throw to retry; throw NonRetryableError to dead-letter at once. */
+  track?: boolean
+  /**
+   * Do the work. Throw to retry; throw NonRetryableError to dead-letter at once. The resolved value (JSON)
+   * becomes the job record's `result`.
+   */
   handle(payload: Static<S>, ctx: JobContext): Promise<unknown> | unknown
 }
 
@@ -68,6 +83,7 @@ export interface JobDefinition<S extends TSchema = TSchema> {
   readonly maxAttempts: number
   readonly backoff: Backoff
   readonly publishable: boolean
+  readonly track: boolean
   readonly handle: (payload: Static<S>, ctx: JobContext) => Promise<unknown> | unknown
   /** Every problem with `payload`, as `field: message`; empty when it is valid. */
   validate(payload: unknown): string[]

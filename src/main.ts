@@ -7,6 +7,7 @@ import { handlersFromConfig } from '../handlers/index.ts'
 import { createQueue } from './create-queue.ts'
 import { ConfigError } from './errors.ts'
 import { buildApp } from './http/app.ts'
+import { JobLedger } from './ledger/ledger.ts'
 import { createLogger } from './logger.ts'
 import { OutboxMailer } from './mail/outbox.ts'
 import { Metrics } from './metrics.ts'
@@ -14,6 +15,7 @@ import { Producer } from './producer.ts'
 import { JobRegistry } from './registry.ts'
 import { Scheduler } from './scheduler.ts'
 import { createMailer } from './services.ts'
+import { createJobStore } from './store/create-job-store.ts'
 import { Worker } from './worker.ts'
 
 // Entry point: `npm start [-- all|api|worker]`. Reads the configuration (and a .env file if there is
@@ -50,7 +52,16 @@ const log = createLogger({ level: config.log.level })
 const queue = createQueue(config, { logger: log })
 const metrics = new Metrics()
 const registry = new JobRegistry()
-const producer = new Producer({ queue, registry, metrics })
+// The job ledger (JOB_STORE): records every tracked job; the API's GET/cancel and idempotency keys use it.
+const jobStore = await createJobStore(config)
+const ledger = new JobLedger({ store: jobStore, logger: log, metrics })
+if (role !== 'all' && jobStore.driver === 'memory') {
+  log.warn(
+    { role },
+    "JOB_STORE=memory keeps job records inside this process: API and worker processes will not see each other's records; use JOB_STORE=dynamodb|firestore",
+  )
+}
+const producer = new Producer({ queue, registry, metrics, ledger })
 const generatedSecret = !config.app.jwtSecret
 const jwtSecret = config.app.jwtSecret ?? randomBytes(32).toString('base64url')
 const appUrl =
@@ -67,6 +78,7 @@ if (role === 'worker' || role === 'all') {
     jobs: registry,
     logger: log,
     metrics,
+    ledger,
     concurrency: config.worker.concurrency,
     leaseMs: config.worker.leaseMs,
     shutdownGraceMs: config.worker.shutdownGraceMs,
@@ -85,6 +97,7 @@ if (role === 'api' || role === 'all') {
       registry,
       producer,
       metrics,
+      ledger,
       readinessQueue: 'default',
       exports: handlers.exports,
       ...(outbox ? { outbox } : {}),
@@ -145,6 +158,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     log.info({ signal }, 'draining')
     for (const stop of stops) await stop()
     await queue.close()
+    ledger.close()
+    await jobStore.close()
     clearInterval(keepAlive)
     log.info('stopped')
   })

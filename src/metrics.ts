@@ -26,6 +26,8 @@ export class Metrics {
   readonly inFlight: Gauge
   readonly abandoned: Gauge
   readonly settleErrors: Counter<'queue'>
+  /** Job-store writes that failed or timed out (the job went on without its record). */
+  readonly storeErrors: Counter<'op'>
   readonly #watched = new Map<string, Queue>()
   readonly #workers = new Set<WorkerGauges>()
   readonly #series = new Map<string, Map<string, JobSeries>>()
@@ -100,6 +102,12 @@ export class Metrics {
         for (const t of providerRequestCounts())
           this.inc({ provider: t.provider, operation: t.operation }, t.count)
       },
+    })
+    this.storeErrors = new Counter({
+      name: 'conveyor_job_store_errors_total',
+      help: 'Job-store writes that failed or timed out, by operation; the jobs went on without those records.',
+      labelNames: ['op'],
+      registers: [registry],
     })
     const watched = this.#watched
     new Gauge({

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox'
 import type { Clock } from './clock.ts'
 import type { JobDefinition } from './job.ts'
+import type { JobLedger } from './ledger/ledger.ts'
 import type { Logger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
 import type { Queue } from './queue.ts'
@@ -43,15 +44,21 @@ export interface WorkerOptions extends Partial<WorkerSettings> {
   clock?: Clock
   /** Source of jitter; tests pass a fixed one. Default Math.random. */
   random?: () => number
+  /** The job ledger: records each attempt, progress and result, and cancels jobs on request. Default none. */
+  ledger?: JobLedger
 }
 
-/** What happened to one attempt. `released` = handed back unfinished at shutdown. */
+/**
+ * What happened to one attempt. `released` = handed back unfinished at shutdown; `cancelled` = cancelled
+ * through the ledger (before it started, or while it ran); `duplicate` = a delivery of a job the ledger
+ * says already finished, acked without running.
+ */
 export interface JobOutcomeEvent {
   id: string
   type: string | undefined
   queue: string
   attempt: number
-  outcome: 'success' | 'retry' | 'timeout' | 'dead_letter' | 'released'
+  outcome: 'success' | 'retry' | 'timeout' | 'dead_letter' | 'released' | 'cancelled' | 'duplicate'
   /** Retry delay chosen, for `retry` and `timeout`. */
   retryInMs?: number
   /** Why, for `dead_letter`. */

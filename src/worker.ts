@@ -6,11 +6,13 @@ import type { DeadLetterCode } from './envelope.ts'
 import {
   describeError,
   InvalidPayloadError,
+  JobCancelledError,
   JobTimeoutError,
   NonRetryableError,
   UnknownJobTypeError,
 } from './errors.ts'
 import { JobRun } from './job-run.ts'
+import { RunTracker, type StartVerdict } from './ledger/run-tracker.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { Metrics } from './metrics.ts'
 import type { Consumer, Delivery, Queue } from './queue.ts'
@@ -49,6 +51,8 @@ export class Worker {
   readonly #clock: Clock
   readonly #random: () => number
   readonly #timeouts: DeadlineQueue<JobRun>
+  /** The job ledger's worker side; undefined when the worker runs without a job store. */
+  readonly #tracker: RunTracker<JobRun> | undefined
   #leaseSweep: ReturnType<Clock['setTimer']> | undefined
   readonly #runs = new Set<JobRun>()
   readonly #listeners: ((event: JobOutcomeEvent) => void)[] = []
@@ -65,7 +69,7 @@ export class Worker {
   #stopped: Promise<void> | undefined
 
   constructor(options: WorkerOptions) {
-    const { queue, jobs, logger, metrics, clock, random, ...settings } = options
+    const { queue, jobs, logger, metrics, clock, random, ledger, ...settings } = options
     this.settings = workerSettings.parse('worker options', settings)
     this.registry = jobs instanceof JobRegistry ? jobs : new JobRegistry(jobs)
     this.#queue = queue
@@ -74,6 +78,13 @@ export class Worker {
     this.#clock = clock ?? systemClock
     this.#random = random ?? Math.random
     this.#timeouts = new DeadlineQueue(this.#clock, (run) => this.#onTimeout(run))
+    this.#tracker = ledger
+      ? new RunTracker<JobRun>(ledger, {
+          clock: this.#clock,
+          intervalMs: this.settings.leaseMs / 6,
+          onCancel: (run) => this.#onCancel(run as JobRun),
+        })
+      : undefined
     this.metrics.trackWorker(this)
   }
 
@@ -160,6 +171,7 @@ export class Worker {
     await consumersClosed
     for (const run of [...this.#runs]) {
       run.abort(new WorkerStoppingError('worker stopped before the job finished'))
+      this.#tracker?.forget(run)
       this.#finish(run)
       this.#settle(run.delivery, run.delivery.retry(0))
       run.span?.addEvent('released', { 'conveyor.reason': 'worker stopped' })
@@ -169,6 +181,7 @@ export class Worker {
     }
     if (this.#pendingSettles > 0) await new Promise<void>((resolve) => this.#settledWaiters.push(resolve))
     this.#timeouts.clear()
+    this.#tracker?.close()
     if (this.#leaseSweep) this.#clock.clearTimer(this.#leaseSweep)
     this.#state = 'stopped'
     this.#log.info('worker stopped')
@@ -252,12 +265,29 @@ export class Worker {
     const now = this.#clock.now()
     const run = new JobRun(delivery, envelope, job, this.#log, now)
     this.#runs.add(run)
-    run.timeout = this.#timeouts.schedule(now + job.timeoutMs, run)
+    const tracker = job.track ? this.#tracker : undefined
+    if (tracker) {
+      // The ledger answers first: a job cancelled before it started, or one already finished, never runs.
+      run.onProgress = (percent, message) => tracker.progress(run, percent, message)
+      tracker.start(run).then((verdict) => this.#run(run, verdict))
+      return
+    }
+    this.#run(run, 'run')
+  }
+
+  #run(run: JobRun, verdict: StartVerdict): void {
+    if (run.finished) return // handed back at shutdown while the ledger answered
+    if (verdict !== 'run') {
+      this.#skip(run, verdict)
+      return
+    }
+    const { job, envelope } = run
+    run.timeout = this.#timeouts.schedule(this.#clock.now() + job.timeoutMs, run)
     this.#leaseSweep ??= this.#clock.setTimer(() => this.#sweepLeases(), this.settings.leaseMs / 6)
-    const traced = startAttemptSpan(delivery.queue, {
-      id: delivery.id,
+    const traced = startAttemptSpan(run.queue, {
+      id: run.id,
       type: job.type,
-      attempt: delivery.attempt,
+      attempt: run.attempt,
       traceparent: envelope.traceparent,
     })
     run.span = traced.span
@@ -271,10 +301,24 @@ export class Worker {
     }
     if (result instanceof Promise) {
       result.then(
-        () => this.#succeeded(run),
+        (value: unknown) => this.#succeeded(run, value),
         (err: unknown) => this.#failed(run, err),
       )
-    } else this.#succeeded(run)
+    } else this.#succeeded(run, result)
+  }
+
+  /** The ledger says the job was cancelled before it started, or already finished: ack it, never run it. */
+  #skip(run: JobRun, verdict: Exclude<StartVerdict, 'run'>): void {
+    this.#finish(run)
+    this.#settle(run.delivery, run.delivery.ack())
+    run.log.info(
+      { outcome: verdict },
+      verdict === 'cancelled'
+        ? 'job was cancelled; not run'
+        : 'job already finished; duplicate delivery acked',
+    )
+    this.#emit(run.delivery, run.type, verdict)
+    this.#afterSlotFreed()
   }
 
   /** Dead-letters a delivery that can never run: it is not an envelope, its type is unknown, or its payload is invalid. */
@@ -288,6 +332,8 @@ export class Worker {
       traceparent: delivery.envelope?.traceparent,
     })
     endAttemptSpan(span, { outcome: 'dead_letter', code, reason: err.message, error: err })
+    if (delivery.envelope && this.registry.get(delivery.envelope.type)?.track !== false)
+      this.#tracker?.rejected(delivery.id, delivery.attempt, code, err.message)
     this.metrics.series(delivery.queue, type ?? 'unknown').record('dead_letter', 0)
     this.#log.error(
       { jobId: delivery.id, type, queue: delivery.queue, attempt: delivery.attempt, err, code },
@@ -297,7 +343,7 @@ export class Worker {
     this.#afterSlotFreed()
   }
 
-  #succeeded(run: JobRun): void {
+  #succeeded(run: JobRun, value: unknown): void {
     if (run.finished) {
       this.#returnedLate(run)
       return
@@ -305,6 +351,7 @@ export class Worker {
     this.#finish(run)
     this.#settle(run.delivery, run.delivery.ack())
     if (run.span) endAttemptSpan(run.span, { outcome: 'success' })
+    if (run.job.track) this.#tracker?.succeeded(run, value)
     const durationMs = this.#record(run, 'success')
     if (this.#log.isLevelEnabled('info')) run.log.info({ durationMs, outcome: 'success' }, 'job succeeded')
     this.#emit(run.delivery, run.type, 'success')
@@ -331,6 +378,7 @@ export class Worker {
           : `failed ${delivery.attempt} of ${run.maxAttempts} attempts: ${(err as Error)?.message ?? String(err)}`
       this.#settle(delivery, delivery.deadLetter({ code, message, error: describeError(err) }))
       if (run.span) endAttemptSpan(run.span, { outcome: 'dead_letter', code, reason: message, error: err })
+      if (job.track) this.#tracker?.failed(run, code, message)
       const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')
       this.#emit(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
@@ -339,6 +387,10 @@ export class Worker {
       const retryInMs = backoffDelay(delivery.attempt, job.backoff, this.#random)
       this.#settle(delivery, delivery.retry(retryInMs))
       if (run.span) endAttemptSpan(run.span, { outcome, error: err, retryInMs })
+      if (job.track) {
+        const e = describeError(err)
+        this.#tracker?.retrying(run, this.#clock.now() + retryInMs, e.code ?? e.name, e.message)
+      }
       const durationMs = this.#record(run, outcome)
       run.log.warn({ err, durationMs, outcome, retryInMs }, 'job failed; will retry')
       this.#emit(delivery, job.type, outcome, { retryInMs, error: err })
@@ -353,6 +405,20 @@ export class Worker {
     run.abandoned = true
     this.#abandoned++
     this.#failed(run, err)
+  }
+
+  /** Someone cancelled the running job: abort its signal, ack it, record `cancelled`. Never retried. */
+  #onCancel(run: JobRun): void {
+    if (run.finished) return
+    run.abort(new JobCancelledError({ messageId: run.id }))
+    run.abandoned = true
+    this.#abandoned++
+    this.#finish(run)
+    this.#settle(run.delivery, run.delivery.ack())
+    this.#tracker?.cancelled(run)
+    run.log.info({ outcome: 'cancelled', durationMs: this.#clock.now() - run.startedAt }, 'job cancelled')
+    this.#emit(run.delivery, run.type, 'cancelled')
+    this.#afterSlotFreed()
   }
 
   /**

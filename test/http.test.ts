@@ -230,5 +230,5 @@ test('http: the OpenAPI document is generated from the route schemas', async (t)
   assert.match(doc.openapi, /^3\./)
   const post = doc.paths['/v1/jobs']?.post
   assert.ok(post?.requestBody, 'POST /v1/jobs documents its body')
-  assert.deepEqual(Object.keys(post.responses).sort(), ['202', '400', '401', '403', '429', '503'])
+  assert.deepEqual(Object.keys(post.responses).sort(), ['202', '400', '401', '403', '409', '429', '503'])
 })

@@ -8,6 +8,7 @@ import { authPlugin } from './auth.ts'
 import { errorBody, installErrorHandler } from './errors.ts'
 import { activityRoutes } from './routes/activities.ts'
 import { adminRoutes } from './routes/admin.ts'
+import { adminJobRoutes } from './routes/admin-jobs.ts'
 import { devOutboxRoutes } from './routes/dev-outbox.ts'
 import { exportRoutes } from './routes/exports.ts'
 import { healthRoutes } from './routes/health.ts'
@@ -70,6 +71,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       })
       await v1.register(jobRoutes)
       await v1.register(adminRoutes)
+      await v1.register(adminJobRoutes)
       const { exports } = options.services
       if (exports) {
         await v1.register(exportRoutes(exports))

@@ -1,6 +1,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import Type, { type Static } from 'typebox'
-import { InvalidPayloadError, LimitExceededError, QueueFullError, QueueUnavailableError } from '../errors.ts'
+import {
+  IdempotencyConflictError,
+  InvalidPayloadError,
+  LimitExceededError,
+  QueueFullError,
+  QueueUnavailableError,
+  StoreUnavailableError,
+} from '../errors.ts'
 
 /** The body of every error response. */
 export const ErrorBody = Type.Object({
@@ -45,6 +52,13 @@ export function installErrorHandler(app: FastifyInstance): void {
       status = 400
     } else if (err instanceof LimitExceededError) {
       status = 429
+    } else if (err instanceof IdempotencyConflictError) {
+      status = 409
+      if (err.inProgress) reply.header('retry-after', '2')
+    } else if (err instanceof StoreUnavailableError) {
+      status = 503
+      reply.header('retry-after', '5')
+      message = `the job store is unavailable: ${err.message}`
     } else if (err instanceof QueueUnavailableError || err instanceof QueueFullError) {
       status = 503
       reply.header('retry-after', '5')

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { ExportService } from '../../handlers/exports/service.ts'
+import type { JobLedger } from '../ledger/ledger.ts'
 import type { OutboxMailer } from '../mail/outbox.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Producer } from '../producer.ts'
@@ -14,6 +15,11 @@ export interface ConveyorServices {
   metrics: Metrics
   /** A queue that readyz checks (it must answer stats()). */
   readinessQueue: string
+  /**
+   * The job ledger (JOB_STORE): without it POST /v1/jobs still enqueues, but job records, idempotency
+   * keys, cancel and the /v1/admin/jobs routes are not there.
+   */
+  ledger?: JobLedger
   /** The export workflow; without it the /v1/exports and /v1/activities routes are not registered. */
   exports?: ExportService
   /** The development outbox, served at /dev/outbox; leave it out in production. */

@@ -42,7 +42,8 @@ export interface JobStore {
    * not (the stored state was already at or beyond it), `current` is the stored record, so a worker can
    * tell a cancelled or finished job from a duplicate delivery without another read; both are absent
    * when there is no record. A `succeeded` result larger than the store's cap rejects with
-   * ResultTooLargeError and writes nothing.
+   * ResultTooLargeError and writes nothing. A `retrying` write to a job with `cancelRequested` does not
+   * apply: the job becomes `cancelled` instead (it never runs again) and `current` says so.
    */
   transition(id: string, to: Transition): Promise<TransitionResult>
 
@@ -189,3 +190,20 @@ export interface JobPage {
 }
 
 export type ClaimResult = { won: true } | { won: false; value: string }
+
+/**
+ * Optional: a store that counts the requests it sends to its backend (benchmarks report writes and
+ * reads per job from it). A retried request counts once per try.
+ */
+export interface CountsRequests {
+  readonly requests: {
+    readonly reads: number
+    readonly writes: number
+    /** By backend operation (`GetItem`, `UpdateItem`, `transaction`, `create`...). */
+    readonly byOperation: ReadonlyMap<string, number>
+  }
+}
+
+export function countsRequests(store: JobStore): store is JobStore & CountsRequests {
+  return typeof (store as Partial<CountsRequests>).requests?.writes === 'number'
+}

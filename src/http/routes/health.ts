@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify'
 import { sendError } from '../errors.ts'
 
-/** /healthz (the process answers), /readyz (the queue and the object store answer), /metrics (Prometheus text). */
+/**
+ * /healthz (the process answers), /readyz (the queue, the object store and the job store answer),
+ * /metrics (Prometheus text).
+ */
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get('/healthz', async () => ({ status: 'ok' }))
 
   app.get('/readyz', async (_request, reply) => {
-    const { queue, readinessQueue, exports } = app.conveyor
+    const { queue, readinessQueue, exports, ledger } = app.conveyor
     try {
       await queue.stats(readinessQueue)
     } catch (err) {
@@ -17,7 +20,17 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     } catch (err) {
       return sendError(reply, 503, `object store not reachable: ${(err as Error).message}`)
     }
-    return { status: 'ready', queue: queue.driver, ...(exports ? { store: exports.store.driver } : {}) }
+    try {
+      await ledger?.store.ping()
+    } catch (err) {
+      return sendError(reply, 503, `job store not reachable: ${(err as Error).message}`)
+    }
+    return {
+      status: 'ready',
+      queue: queue.driver,
+      ...(exports ? { store: exports.store.driver } : {}),
+      ...(ledger ? { jobStore: ledger.store.driver } : {}),
+    }
   })
 
   app.get('/metrics', async (_request, reply) => {
