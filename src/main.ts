@@ -54,6 +54,7 @@ const metrics = new Metrics()
 const registry = new JobRegistry()
 // The job ledger (JOB_STORE): records every tracked job; the API's GET/cancel and idempotency keys use it.
 const jobStore = await createJobStore(config)
+metrics.watchStore(jobStore)
 const ledger = new JobLedger({ store: jobStore, logger: log, metrics })
 if (role !== 'all' && jobStore.driver === 'memory') {
   log.warn(

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import Type from 'typebox'
+import { DynamoJobStore, ensureJobTable } from '../adapters/dynamodb/index.ts'
 import { PubSubQueue } from '../adapters/pubsub/index.ts'
 import { defineJob } from '../src/job.ts'
 import { Metrics } from '../src/metrics.ts'
@@ -11,6 +13,7 @@ import { Worker } from '../src/worker.ts'
 import { eventually, testLogger } from './support/async.ts'
 import { AwsTestBackend } from './support/aws.ts'
 import { type PubSubEmulator, pubsubSkipReason, startPubSubEmulator } from './support/pubsub-emulator.ts'
+import { startDynalite } from './support/stores.ts'
 
 const aws = new AwsTestBackend()
 const pubsubSkip = pubsubSkipReason()
@@ -96,4 +99,29 @@ test('provider requests: Pub/Sub publishes, pulls and acks are counted under the
   assert.ok((ours.get('StreamingPull') ?? 0) >= 1, 'the streaming pull counted when it opens')
   assert.ok((ours.get('Acknowledge') ?? 0) >= 1, `acks counted: ${JSON.stringify([...ours])}`)
   assert.ok((ours.get('CreateTopic') ?? 0) >= 1, 'admin calls counted too')
+})
+
+test('provider requests: the job store requests show under the store driver (DynamoDB on dynalite)', async (t) => {
+  const dynalite = await startDynalite()
+  t.after(() => dynalite.stop())
+  const client = new DynamoDBClient({ endpoint: dynalite.endpoint })
+  await ensureJobTable(client, 'conveyor-cost')
+  client.destroy()
+  const store = new DynamoJobStore({ table: 'conveyor-cost', endpoint: dynalite.endpoint })
+  t.after(() => store.close())
+  const metrics = new Metrics()
+  metrics.watchStore(store)
+  await store.claim('k', 'a', 60_000)
+  await store.claim('k', 'b', 60_000)
+  await store.add('c', 1, 60_000)
+  const text = await metrics.registry.metrics()
+  const series = text
+    .split('\n')
+    .filter((l) => l.startsWith('conveyor_provider_requests_total{provider="dynamodb"'))
+  const total = series.reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0)
+  assert.ok(total >= 3, `three store calls, at least three requests: ${series.join('; ')}`)
+  assert.equal(
+    total,
+    [...store.requests.byOperation.values()].reduce((a, b) => a + b, 0),
+  )
 })
