@@ -72,6 +72,9 @@ const mailer = createMailer(config)
 const handlers = handlersFromConfig(config, { producer, secret: jwtSecret, appUrl, mailer })
 for (const job of handlers.jobs) registry.register(job)
 const stops: (() => Promise<unknown>)[] = []
+// Worker processes fire the ticks (once per tick across processes, through the job store); API
+// processes hold the same schedules for listing and running them by hand.
+const scheduler = new Scheduler({ producer, logger: log, schedules: handlers.schedules })
 
 if (role === 'worker' || role === 'all') {
   const worker = new Worker({
@@ -85,7 +88,7 @@ if (role === 'worker' || role === 'all') {
     shutdownGraceMs: config.worker.shutdownGraceMs,
     weights: parseWeights(config.worker.weights),
   }).start()
-  const scheduler = new Scheduler({ producer, logger: log, schedules: handlers.schedules }).start()
+  scheduler.start()
   stops.push(async () => scheduler.stop())
   stops.push(() => worker.stop())
 }
@@ -99,6 +102,7 @@ if (role === 'api' || role === 'all') {
       producer,
       metrics,
       ledger,
+      scheduler,
       readinessQueue: 'default',
       exports: handlers.exports,
       ...(outbox ? { outbox } : {}),

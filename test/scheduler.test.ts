@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { createSigner } from 'fast-jwt'
 import Type from 'typebox'
 import { MemoryJobStore, MemoryQueue } from '../adapters/memory/index.ts'
 import { ManualClock } from '../src/clock.ts'
 import { ConfigError } from '../src/errors.ts'
+import { buildApp } from '../src/http/app.ts'
 import { defineJob } from '../src/job.ts'
 import { JobLedger } from '../src/ledger/ledger.ts'
+import { Metrics } from '../src/metrics.ts'
 import { Producer } from '../src/producer.ts'
 import { JobRegistry } from '../src/registry.ts'
 import { type Schedule, Scheduler, type TickEvent } from '../src/scheduler.ts'
@@ -72,6 +75,8 @@ test('scheduler: each tick enqueues the job, which the worker runs; stop ends th
   scheduler.stop()
   assert.deepEqual(scheduler.nextRuns(), [])
 })
+
+const SECRET = 'test-secret-that-is-long-enough-for-hs256'
 
 /** N scheduler processes over one store and one queue, on a manual clock (each with its own producer and ledger). */
 function deployment(schedules: Schedule[], processes = 2, start = Date.UTC(2026, 0, 4, 0, 0, 0, 500)) {
@@ -216,4 +221,57 @@ test('scheduler: bad overlap, catchUp and a repeated name are all listed', () =>
       }),
     (err: unknown) => err instanceof ConfigError && err.problems.length === 3,
   )
+})
+
+test('scheduler over HTTP: GET /v1/admin/schedules lists next runs, POST /v1/admin/schedules/:name/run enqueues one job, admins only', async (t) => {
+  const d = deployment([{ name: 'weekly', cron: '0 9 * * 0', job: 'test.tick', payload: {} }], 1)
+  const [scheduler] = d.schedulers
+  const registry = new JobRegistry([
+    defineJob({ type: 'test.tick', schema: Type.Object({}), handle: () => {} }),
+  ])
+  const ledger = new JobLedger({ store: d.store, clock: d.clock, logger: testLogger })
+  const app = await buildApp({
+    services: {
+      queue: d.queue,
+      registry,
+      metrics: new Metrics(),
+      producer: new Producer({ queue: d.queue, registry, ledger }),
+      ledger,
+      scheduler,
+      readinessQueue: 'default',
+    },
+    jwtSecret: SECRET,
+    logger: testLogger,
+  })
+  t.after(() => app.close())
+  const sign = createSigner({ key: SECRET, algorithm: 'HS256' })
+  const admin = { authorization: `Bearer ${sign({ sub: 'ops', role: 'admin' })}` }
+  const user = { authorization: `Bearer ${sign({ sub: 'ada' })}` }
+  const list = await app.inject({ method: 'GET', url: '/v1/admin/schedules', headers: admin })
+  assert.equal(list.statusCode, 200)
+  assert.deepEqual(list.json(), {
+    items: [
+      {
+        name: 'weekly',
+        cron: '0 9 * * 0',
+        job: 'test.tick',
+        overlap: 'skip',
+        catchUp: 'none',
+        nextRunAt: '2026-01-04T09:00:00.000Z',
+      },
+    ],
+  })
+  assert.equal(
+    (await app.inject({ method: 'GET', url: '/v1/admin/schedules', headers: user })).statusCode,
+    403,
+  )
+  const run = await app.inject({ method: 'POST', url: '/v1/admin/schedules/weekly/run', headers: admin })
+  assert.equal(run.statusCode, 202)
+  const { id } = run.json() as { id: string }
+  assert.equal(run.headers.location, `/v1/jobs/${id}`)
+  assert.equal((await d.queue.stats('default')).ready, 1)
+  assert.equal((await d.store.get(id))?.owner, 'schedule:weekly')
+  const missing = await app.inject({ method: 'POST', url: '/v1/admin/schedules/nope/run', headers: admin })
+  assert.equal(missing.statusCode, 404)
+  assert.match((missing.json() as { message: string }).message, /no schedule nope/)
 })

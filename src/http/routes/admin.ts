@@ -93,4 +93,46 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return { moved: await redrive(app.conveyor.queue, request.params.name, request.body?.ids) }
     },
   )
+
+  const ScheduleItem = Type.Object({
+    name: Type.String(),
+    cron: Type.String(),
+    job: Type.String(),
+    overlap: Type.Union([Type.Literal('skip'), Type.Literal('allow')]),
+    catchUp: Type.Union([Type.Literal('none'), Type.Literal('latest')]),
+    nextRunAt: Type.Union([Type.String(), Type.Null()]),
+  })
+  app.get(
+    '/admin/schedules',
+    {
+      schema: {
+        summary:
+          'The cron schedules (UTC) with their overlap and catch-up policies and next run, soonest first',
+        response: { 200: Type.Object({ items: Type.Array(ScheduleItem) }), ...errors },
+      },
+    },
+    async () => ({ items: app.conveyor.scheduler?.list() ?? [] }),
+  )
+  app.post(
+    '/admin/schedules/:name/run',
+    {
+      schema: {
+        summary: 'Run a schedule now: enqueue its job once, whatever its cron and overlap policy',
+        params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }),
+        response: {
+          202: Type.Object({ id: Type.String(), schedule: Type.String(), statusUrl: Type.String() }),
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params
+      const id = await app.conveyor.scheduler?.run(name)
+      if (!id) return sendError(reply, 404, `no schedule ${name}`)
+      return reply
+        .code(202)
+        .header('location', `/v1/jobs/${id}`)
+        .send({ id, schedule: name, statusUrl: `/v1/jobs/${id}` })
+    },
+  )
 }
