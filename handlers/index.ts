@@ -12,6 +12,8 @@ import { exportReadyEmailJob, weeklySummaryEmailJob, welcomeEmailJob } from './e
 import { RecipientLimit } from './email/recipient-limit.ts'
 import { EmailSender } from './email/sender.ts'
 import { EmailTemplates } from './email/templates.ts'
+import { demoUserSource, type UserSource } from './email/users.ts'
+import { weeklySummaryFanoutJob, weeklySummarySchedule } from './email/weekly-fanout.ts'
 import { activitiesKind } from './exports/activities.ts'
 import { exportBuildJob, exportCleanupJob } from './exports/jobs.ts'
 import { type ExportKind, ExportKinds } from './exports/kind.ts'
@@ -34,6 +36,8 @@ export interface HandlerOptions {
   emailsPerRecipientPerHour: number
   /** Export kinds offered. Default: the demo `activities`. */
   kinds?: ExportKind[]
+  /** Who gets the weekly summary. Default: a few demo users. */
+  users?: UserSource
   clock?: Clock
 }
 
@@ -71,9 +75,15 @@ export function createHandlers(options: HandlerOptions): Handlers {
     welcomeEmailJob(email),
     weeklySummaryEmailJob(email),
     exportReadyEmailJob(email, exports),
+    weeklySummaryFanoutJob({
+      producer: options.producer,
+      users: options.users ?? demoUserSource,
+      ...(options.clock ? { clock: options.clock } : {}),
+    }),
   ] as JobDefinition[]
   const schedules: Schedule[] = [
     { name: 'exports-cleanup', cron: '17 * * * *', job: 'exports.cleanup', payload: {} },
+    weeklySummarySchedule,
   ]
   return { jobs, schedules, exports, email }
 }

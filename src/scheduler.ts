@@ -12,7 +12,12 @@ export interface Schedule {
   name: string
   cron: string
   job: string
-  payload: unknown
+  /**
+   * The job's payload, or a function of the tick's time (UTC) that makes it, e.g. the week a weekly job
+   * is about, so a late or repeated run of one tick still enqueues the same payload. A run by hand
+   * passes the time of the run.
+   */
+  payload: unknown | ((tick: Date) => unknown)
   /**
    * `skip` (default): a tick enqueues nothing while the schedule's previous run is still queued, delayed,
    * running or retrying (read from that run's job record, so the job type must be tracked). `allow`:
@@ -220,9 +225,11 @@ export class Scheduler {
     const entry = this.#entries.find((e) => e.schedule.name === name)
     if (!entry) return undefined
     const { schedule } = entry
-    const envelope = await this.#producer.enqueue(schedule.job, schedule.payload as never, {
-      owner: ownerOf(schedule.name),
-    })
+    const envelope = await this.#producer.enqueue(
+      schedule.job,
+      payloadFor(schedule, this.#clock.now()) as never,
+      { owner: ownerOf(schedule.name) },
+    )
     this.#log.info({ schedule: name, jobId: envelope.id, type: schedule.job }, 'schedule run by hand')
     return envelope.id
   }
@@ -291,7 +298,7 @@ export class Scheduler {
         }
       }
       const keyed = this.#producer.ledger ? { key } : {}
-      const envelope = await this.#producer.enqueue(schedule.job, schedule.payload as never, {
+      const envelope = await this.#producer.enqueue(schedule.job, payloadFor(schedule, tick) as never, {
         ...keyed,
         owner: ownerOf(schedule.name),
       })
@@ -338,6 +345,10 @@ export class Scheduler {
   #emit(event: TickEvent): void {
     for (const listener of this.#listeners) listener(event)
   }
+}
+
+function payloadFor(schedule: Schedule, tick: number): unknown {
+  return typeof schedule.payload === 'function' ? schedule.payload(new Date(tick)) : schedule.payload
 }
 
 /** The owner of a schedule's job records (admins see them; no user's token has this `sub`). */
