@@ -61,12 +61,19 @@ export function createHandlers(options: HandlerOptions): Handlers {
     ttlMs: options.exportTtlMs,
     pdfMaxRows: options.pdfMaxRows,
     maxActivePerUser: options.maxActiveExportsPerUser,
+    // The cap's slots are claims in the job store every process shares (when the producer has one).
+    ...(options.producer.ledger ? { claims: options.producer.ledger.store } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   })
   const email = new EmailSender({
     mailer: options.mailer,
     templates: new EmailTemplates({ appUrl: options.appUrl }),
-    limit: new RecipientLimit(options.emailsPerRecipientPerHour, options.clock),
+    limit: new RecipientLimit(
+      options.emailsPerRecipientPerHour,
+      options.clock,
+      // Counted in the job store every worker shares (when the producer has one).
+      options.producer.ledger?.store,
+    ),
   })
   const jobs: JobDefinition[] = [
     greetJob,
