@@ -1,175 +1,26 @@
-import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, before, test } from 'node:test'
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { createSigner } from 'fast-jwt'
-import { ensureJobTable } from '../adapters/dynamodb/index.ts'
-import { NodeProcess, type ProcessEvent, whenAll } from './multiprocess/cluster.ts'
-import { eventually } from './support/async.ts'
-import { type RunningEmulator, startFauxqs } from './support/emulators.ts'
-import { type Dynalite, startDynalite } from './support/stores.ts'
+import { dynamoStore } from './multiprocess/stores.ts'
+import { multiprocessSuite } from './multiprocess/suite.ts'
+import { startFauxqs } from './support/emulators.ts'
 
-// One deployment of real `node` processes: two API processes and three workers on one SQS queue
-// (fauxqs) with the DynamoDB job store (dynalite), each process started here and reading its settings
-// from the environment as `npm start` does. Leases are short (2 s) so a killed worker's jobs come back fast.
-
-const SECRET = 'multiprocess-secret-long-enough-for-hs256'
-const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 600_000 })
-const token = (sub: string) => `Bearer ${sign({ sub, email: `${sub}@example.com` })}`
-
-let fauxqs: RunningEmulator
-let dynalite: Dynalite
-let dir: string
-const apis: NodeProcess[] = []
-const workers: NodeProcess[] = []
-const all = () => [...apis, ...workers]
-const urls: string[] = []
-
-before(async () => {
-  fauxqs = await startFauxqs()
-  dynalite = await startDynalite()
-  dir = await mkdtemp(join(tmpdir(), 'conveyor-multiprocess-'))
-  const table = 'conveyor-multiprocess'
-  const client = new DynamoDBClient({ endpoint: dynalite.endpoint })
-  await ensureJobTable(client, table)
-  client.destroy()
-  const env = {
-    QUEUE_DRIVER: 'sqs',
-    AWS_ENDPOINT_URL_SQS: fauxqs.endpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    SQS_AUTO_CREATE: 'true',
-    SQS_QUEUE_PREFIX: `mp${Date.now().toString(36)}-`,
-    SQS_WAIT_TIME_SECONDS: '1',
-    JOB_STORE: 'dynamodb',
-    DYNAMODB_ENDPOINT: dynalite.endpoint,
-    JOB_STORE_TABLE: table,
-    STORAGE_DRIVER: 'fs',
-    STORAGE_DIR: dir,
-    AUTH_JWT_SECRET: SECRET,
-    WORKER_LEASE_MS: '2000',
-    WORKER_CONCURRENCY: '2',
-    EXPORT_MAX_ACTIVE_PER_USER: '3',
-    NODE_ENV: 'test',
-  }
-  for (let i = 0; i < 2; i++) apis.push(new NodeProcess('api', env))
-  for (let i = 0; i < 3; i++) workers.push(new NodeProcess('worker', env))
-  const ready = await Promise.all(all().map((p) => p.waitFor((e) => e.event === 'ready', 'ready', 30_000)))
-  urls.push(...ready.slice(0, 2).map((e) => String(e.url)))
-})
-
-after(async () => {
-  await Promise.all(all().map((p) => p.stop()))
-  await fauxqs?.stop()
-  await dynalite?.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
-})
-
-async function call(api: number, method: string, path: string, body?: unknown, user = 'carol') {
-  const res = await fetch(`${urls[api]}${path}`, {
-    method,
-    headers: { authorization: token(user), ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  })
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
-}
-
-const workEvents = (event: string): (ProcessEvent & { worker: number })[] =>
-  workers.flatMap((w) => w.events.filter((e) => e.event === event).map((e) => ({ ...e, worker: w.pid })))
-
-test('multiprocess (SQS + DynamoDB): a schedule every second, run by three schedulers, runs each of ten ticks exactly once', async () => {
-  const start = Math.ceil(Date.now() / 1000) * 1000 + 1000
-  const window = Array.from({ length: 10 }, (_, i) => new Date(start + i * 1000).toISOString())
-  const after = new Date(start + 11_000).toISOString()
-  const ticks = () => workEvents('tick ran').map((e) => String(e.tick))
-  // Two ticks past the window have run, and every tick of the window has run at least once.
-  await whenAll(
-    workers,
-    () => ticks().some((t) => t >= after) && window.every((t) => ticks().includes(t)),
-    'ten ticks to run',
-    30_000,
-  )
-  const runs = ticks().filter((t) => window.includes(t))
-  assert.equal(runs.length, 10, `exactly ten runs for ten ticks: ${runs.join(', ')}`)
-  assert.equal(new Set(runs).size, 10)
-})
-
-test('multiprocess: six parallel export requests for one user over both APIs: exactly three accepted', async () => {
-  const results = await Promise.all(
-    Array.from({ length: 6 }, (_, i) =>
-      call(i % 2, 'POST', '/v1/exports', { kind: 'activities', format: 'csv' }, 'erin'),
-    ),
-  )
-  const statuses = results.map((r) => r.status).sort()
-  assert.deepEqual(statuses, [202, 202, 202, 429, 429, 429], JSON.stringify(results.map((r) => r.body)))
-})
-
-test("multiprocess: a job's status is the same from either API", async () => {
-  const posted = await call(0, 'POST', '/v1/jobs', { type: 'test.work', payload: { n: -1, ms: 0 } })
-  assert.equal(posted.status, 202, JSON.stringify(posted.body))
-  const id = String(posted.body.id)
-  const fromFirst = await eventually(
-    async () => {
-      const r = await call(0, 'GET', `/v1/jobs/${id}`)
-      return r.body.status === 'succeeded' && r
-    },
-    'the job to succeed',
-    { timeoutMs: 20_000, everyMs: 100 },
-  )
-  const fromSecond = await call(1, 'GET', `/v1/jobs/${id}`)
-  assert.equal(fromSecond.status, 200)
-  assert.deepEqual(fromSecond.body, fromFirst.body)
-  assert.deepEqual((fromSecond.body.result as { n: number }).n, -1)
-})
-
-test('multiprocess: a batch of jobs is processed by all three workers', async () => {
-  const ns = Array.from({ length: 60 }, (_, i) => i)
-  const posted = await Promise.all(
-    ns.map((n) => call(n % 2, 'POST', '/v1/jobs', { type: 'test.work', payload: { n, ms: 100 } })),
-  )
-  assert.ok(posted.every((p) => p.status === 202))
-  const done = () => new Set(workEvents('work done').map((e) => Number(e.n)))
-  await whenAll(workers, () => ns.every((n) => done().has(n)), 'the batch to finish', 30_000)
-  const by = new Set(
-    workEvents('work done')
-      .filter((e) => ns.includes(Number(e.n)))
-      .map((e) => e.worker),
-  )
-  assert.equal(by.size, 3, 'every worker took part')
-})
-
-test('multiprocess: a worker killed with SIGKILL mid-run: its jobs run on the others after the lease, none lost', async () => {
-  const ns = Array.from({ length: 6 }, (_, i) => 1000 + i)
-  const victim = workers[0]!
-  for (const n of ns) {
-    const r = await call(0, 'POST', '/v1/jobs', { type: 'test.work', payload: { n, ms: 1_500 } })
-    assert.equal(r.status, 202)
-  }
-  await victim.waitFor(
-    (e) => e.event === 'work started' && ns.includes(Number(e.n)),
-    'the victim to start one',
-  )
-  victim.child.kill('SIGKILL')
-  await victim.exited
-  const startedByVictim = victim.events
-    .filter((e) => e.event === 'work started' && ns.includes(Number(e.n)))
-    .map((e) => Number(e.n))
-  const doneByVictim = new Set(victim.events.filter((e) => e.event === 'work done').map((e) => Number(e.n)))
-  const interrupted = startedByVictim.filter((n) => !doneByVictim.has(n))
-  assert.ok(interrupted.length > 0, 'the victim died holding a job')
-  const survivors = workers.slice(1)
-  const doneBySurvivors = () =>
-    new Set(survivors.flatMap((w) => w.events.filter((e) => e.event === 'work done').map((e) => Number(e.n))))
-  await whenAll(
-    survivors,
-    () => ns.every((n) => doneByVictim.has(n) || doneBySurvivors().has(n)),
-    'every job to finish somewhere',
-    30_000,
-  )
-  for (const n of interrupted)
-    assert.ok(doneBySurvivors().has(n), `job ${n}, interrupted by the kill, ran again on a survivor`)
+// Two API processes and three workers on SQS (fauxqs) with the DynamoDB job store (dynalite).
+multiprocessSuite({
+  name: 'SQS + DynamoDB',
+  async start() {
+    const fauxqs = await startFauxqs()
+    const store = await dynamoStore()
+    return {
+      env: {
+        ...store.env,
+        QUEUE_DRIVER: 'sqs',
+        AWS_ENDPOINT_URL_SQS: fauxqs.endpoint,
+        SQS_AUTO_CREATE: 'true',
+        SQS_QUEUE_PREFIX: `mp${Date.now().toString(36)}-`,
+        SQS_WAIT_TIME_SECONDS: '1',
+      },
+      async stop() {
+        await fauxqs.stop()
+        await store.stop()
+      },
+    }
+  },
 })
