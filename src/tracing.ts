@@ -49,21 +49,18 @@ export async function traceSend<T>(
   send: () => Promise<T>,
 ): Promise<T> {
   const parent = contextFrom(envelopes[0]?.traceparent)
-  const span = tracer.startSpan(
-    `send ${queue}`,
-    {
-      kind: SpanKind.PRODUCER,
-      attributes: {
-        'messaging.system': 'conveyor',
-        'messaging.operation.type': 'send',
-        'messaging.destination.name': queue,
-        'messaging.batch.message_count': envelopes.length,
-        'conveyor.job.type': type,
-        ...(envelopes.length === 1 ? { 'messaging.message.id': envelopes[0]!.id } : {}),
-      },
-    },
-    parent,
-  )
+  const span = tracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER }, parent)
+  // Attributes only for a recording span: without an SDK a job costs no attribute objects.
+  if (span.isRecording()) {
+    span.setAttributes({
+      'messaging.system': 'conveyor',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': queue,
+      'messaging.batch.message_count': envelopes.length,
+      'conveyor.job.type': type,
+    })
+    if (envelopes.length === 1) span.setAttribute('messaging.message.id', envelopes[0]!.id)
+  }
   const ctx = trace.setSpan(parent, span)
   const { traceparent } = injected(ctx)
   if (traceparent) for (const env of envelopes) env.traceparent = traceparent
@@ -86,21 +83,17 @@ export function startAttemptSpan(
   attempt: { id: string; type?: string; attempt: number; traceparent?: string },
 ): { span: Span; context: Context } {
   const parent = contextFrom(attempt.traceparent, ROOT_CONTEXT)
-  const span = tracer.startSpan(
-    `process ${queue}`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        'messaging.system': 'conveyor',
-        'messaging.operation.type': 'process',
-        'messaging.destination.name': queue,
-        'messaging.message.id': attempt.id,
-        'conveyor.job.attempt': attempt.attempt,
-        ...(attempt.type ? { 'conveyor.job.type': attempt.type } : {}),
-      },
-    },
-    parent,
-  )
+  const span = tracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent)
+  if (span.isRecording()) {
+    span.setAttributes({
+      'messaging.system': 'conveyor',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': queue,
+      'messaging.message.id': attempt.id,
+      'conveyor.job.attempt': attempt.attempt,
+    })
+    if (attempt.type) span.setAttribute('conveyor.job.type', attempt.type)
+  }
   return { span, context: trace.setSpan(parent, span) }
 }
 
