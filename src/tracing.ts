@@ -42,7 +42,7 @@ export function contextFrom(traceparent: string | undefined, base: Context = con
  * envelope's `traceparent`. An envelope that already carries one (the caller passed it) makes that
  * trace the span's parent.
  */
-export async function traceSend<T>(
+export function traceSend<T>(
   queue: string,
   type: string,
   envelopes: readonly Envelope[],
@@ -50,6 +50,19 @@ export async function traceSend<T>(
 ): Promise<T> {
   const parent = contextFrom(envelopes[0]?.traceparent)
   const span = tracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER }, parent)
+  // No SDK and no trace to continue: nothing to record or propagate, so no context and no wrapper.
+  if (!span.isRecording() && !isSpanContextValid(span.spanContext())) return send()
+  return sendInSpan(span, parent, queue, type, envelopes, send)
+}
+
+async function sendInSpan<T>(
+  span: Span,
+  parent: Context,
+  queue: string,
+  type: string,
+  envelopes: readonly Envelope[],
+  send: () => Promise<T>,
+): Promise<T> {
   // Attributes only for a recording span: without an SDK a job costs no attribute objects.
   if (span.isRecording()) {
     span.setAttributes({
@@ -77,11 +90,14 @@ export async function traceSend<T>(
   }
 }
 
-/** A CONSUMER span for one attempt, a child of the context in the envelope's `traceparent`. */
+/**
+ * A CONSUMER span for one attempt, a child of the context in the envelope's `traceparent`, and the
+ * context to run its handler in.
+ */
 export function startAttemptSpan(
   queue: string,
   attempt: { id: string; type?: string; attempt: number; traceparent?: string },
-): { span: Span; context: Context } {
+): { span: Span; context: Context | undefined } {
   const parent = contextFrom(attempt.traceparent, ROOT_CONTEXT)
   const span = tracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent)
   if (span.isRecording()) {
@@ -94,7 +110,9 @@ export function startAttemptSpan(
     })
     if (attempt.type) span.setAttribute('conveyor.job.type', attempt.type)
   }
-  return { span, context: trace.setSpan(parent, span) }
+  // `context` is undefined when there is nothing to run the handler inside (no SDK, no trace).
+  const live = span.isRecording() || isSpanContextValid(span.spanContext())
+  return { span, context: live ? trace.setSpan(parent, span) : undefined }
 }
 
 /** Ends an attempt's span with its outcome: ok, a retry (event `retry`) or a dead letter (event `dead_letter`). */

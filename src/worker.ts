@@ -294,7 +294,9 @@ export class Worker {
     let result: unknown
     try {
       // The handler runs in its attempt's span: its own spans and the jobs it enqueues join the trace.
-      result = context.with(traced.context, () => job.handle(envelope.payload, run))
+      result = traced.context
+        ? context.with(traced.context, () => job.handle(envelope.payload, run))
+        : job.handle(envelope.payload, run)
     } catch (err) {
       this.#failed(run, err)
       return
