@@ -28,8 +28,8 @@ export class JobRun implements JobContext {
   abandoned = false
   /** This attempt's CONSUMER span (a no-op until the application installs an OpenTelemetry SDK). */
   span: Span | undefined
-  /** Where `progress` goes: the job ledger, when the job is tracked. */
-  onProgress: ((percent: number, message?: string) => Promise<void>) | undefined
+  /** Where `progress` goes: the job ledger's tracker, when the job is tracked. */
+  progressSink: { progress(run: JobRun, percent: number, message?: string): Promise<void> } | undefined
 
   constructor(delivery: Delivery, envelope: Envelope, job: JobDefinition, log: Logger, startedAt: number) {
     this.delivery = delivery
@@ -79,7 +79,7 @@ export class JobRun implements JobContext {
   }
 
   progress(percent: number, message?: string): Promise<void> {
-    return this.onProgress ? this.onProgress(percent, message) : Promise.resolve()
+    return this.progressSink ? this.progressSink.progress(this, percent, message) : Promise.resolve()
   }
 
   abort(reason: unknown): void {

@@ -154,7 +154,7 @@ export class Producer {
 
   /** The record of a job that was never sent says so, instead of `queued` forever. */
   #sendFailed(ledger: JobLedger, id: string, err: unknown): void {
-    void ledger.failed(id, 0, {
+    ledger.failed(id, 0, {
       code: 'ENQUEUE_FAILED',
       message: `the queue did not accept the job: ${(err as Error)?.message ?? String(err)}`,
     })

@@ -51,7 +51,8 @@ export interface WorkerOptions extends Partial<WorkerSettings> {
 /**
  * What happened to one attempt. `released` = handed back unfinished at shutdown; `cancelled` = cancelled
  * through the ledger (before it started, or while it ran); `duplicate` = a delivery of a job the ledger
- * says already finished, acked without running.
+ * says already finished, acked without running. With a ledger, listeners hear of an outcome once the
+ * ledger has recorded it (or given up on the write), so a record read after the event shows it.
  */
 export interface JobOutcomeEvent {
   id: string

@@ -268,8 +268,8 @@ export class Worker {
     const tracker = job.track ? this.#tracker : undefined
     if (tracker) {
       // The ledger answers first: a job cancelled before it started, or one already finished, never runs.
-      run.onProgress = (percent, message) => tracker.progress(run, percent, message)
-      tracker.start(run).then((verdict) => this.#run(run, verdict))
+      run.progressSink = tracker
+      tracker.start(run, (verdict) => this.#run(run, verdict))
       return
     }
     this.#run(run, 'run')
@@ -353,10 +353,11 @@ export class Worker {
     this.#finish(run)
     this.#settle(run.delivery, run.delivery.ack())
     if (run.span) endAttemptSpan(run.span, { outcome: 'success' })
-    if (run.job.track) this.#tracker?.succeeded(run, value)
+    const announce = this.#announce(run.delivery, run.type, 'success')
+    if (run.job.track && this.#tracker) this.#tracker.succeeded(run, value, announce)
+    else announce?.()
     const durationMs = this.#record(run, 'success')
     if (this.#log.isLevelEnabled('info')) run.log.info({ durationMs, outcome: 'success' }, 'job succeeded')
-    this.#emit(run.delivery, run.type, 'success')
     this.#afterSlotFreed()
   }
 
@@ -380,22 +381,23 @@ export class Worker {
           : `failed ${delivery.attempt} of ${run.maxAttempts} attempts: ${(err as Error)?.message ?? String(err)}`
       this.#settle(delivery, delivery.deadLetter({ code, message, error: describeError(err) }))
       if (run.span) endAttemptSpan(run.span, { outcome: 'dead_letter', code, reason: message, error: err })
-      if (job.track) this.#tracker?.failed(run, code, message)
+      const announce = this.#announce(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
+      if (job.track && this.#tracker) this.#tracker.failed(run, code, message, announce)
+      else announce?.()
       const durationMs = this.#record(run, 'dead_letter')
       run.log.error({ err, durationMs, outcome: 'dead_letter', code }, 'job dead-lettered')
-      this.#emit(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
     } else {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
       const retryInMs = backoffDelay(delivery.attempt, job.backoff, this.#random)
       this.#settle(delivery, delivery.retry(retryInMs))
       if (run.span) endAttemptSpan(run.span, { outcome, error: err, retryInMs })
-      if (job.track) {
+      const announce = this.#announce(delivery, job.type, outcome, { retryInMs, error: err })
+      if (job.track && this.#tracker) {
         const e = describeError(err)
-        this.#tracker?.retrying(run, this.#clock.now() + retryInMs, e.code ?? e.name, e.message)
-      }
+        this.#tracker.retrying(run, this.#clock.now() + retryInMs, e.code ?? e.name, e.message, announce)
+      } else announce?.()
       const durationMs = this.#record(run, outcome)
       run.log.warn({ err, durationMs, outcome, retryInMs }, 'job failed; will retry')
-      this.#emit(delivery, job.type, outcome, { retryInMs, error: err })
     }
     this.#afterSlotFreed()
   }
@@ -417,9 +419,8 @@ export class Worker {
     this.#abandoned++
     this.#finish(run)
     this.#settle(run.delivery, run.delivery.ack())
-    this.#tracker?.cancelled(run)
+    this.#tracker?.cancelled(run, this.#announce(run.delivery, run.type, 'cancelled'))
     run.log.info({ outcome: 'cancelled', durationMs: this.#clock.now() - run.startedAt }, 'job cancelled')
-    this.#emit(run.delivery, run.type, 'cancelled')
     this.#afterSlotFreed()
   }
 
@@ -503,7 +504,20 @@ export class Worker {
     outcome: JobOutcomeEvent['outcome'],
     extra: Partial<JobOutcomeEvent> = {},
   ): void {
-    if (this.#listeners.length === 0) return
+    this.#announce(delivery, type, outcome, extra)?.()
+  }
+
+  /**
+   * The outcome event, to tell listeners when called (the ledger calls it once it has recorded the
+   * outcome, or given up on the write); undefined when nobody listens.
+   */
+  #announce(
+    delivery: Delivery,
+    type: string | undefined,
+    outcome: JobOutcomeEvent['outcome'],
+    extra: Partial<JobOutcomeEvent> = {},
+  ): (() => void) | undefined {
+    if (this.#listeners.length === 0) return undefined
     const event: JobOutcomeEvent = {
       id: delivery.id,
       type,
@@ -512,6 +526,8 @@ export class Worker {
       outcome,
       ...extra,
     }
-    for (const listener of this.#listeners) listener(event)
+    return () => {
+      for (const listener of this.#listeners) listener(event)
+    }
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import Type from 'typebox'
 import { defineJob } from '../../src/job.ts'
+import type { JobLedger } from '../../src/ledger/ledger.ts'
 import { Producer } from '../../src/producer.ts'
 import type { Queue } from '../../src/queue.ts'
 import { Worker } from '../../src/worker.ts'
@@ -19,6 +20,8 @@ export interface NoopRun {
   /** Payloads per enqueueMany call, and how many such calls run at once. */
   batch: number
   parallel: number
+  /** Record every job in this ledger (producer and worker). Default: no ledger. */
+  ledger?: JobLedger
 }
 
 /**
@@ -40,8 +43,15 @@ export async function timeNoopJobs(queue: Queue, run: NoopRun): Promise<number> 
       if (++done === run.messages) finished()
     },
   })
-  const worker = new Worker({ queue, jobs: [job], concurrency: run.concurrency, logger: run.logger })
-  const producer = new Producer({ queue })
+  const ledger = run.ledger ? { ledger: run.ledger } : {}
+  const worker = new Worker({
+    queue,
+    jobs: [job],
+    concurrency: run.concurrency,
+    logger: run.logger,
+    ...ledger,
+  })
+  const producer = new Producer({ queue, ...ledger })
   const started = performance.now()
   worker.start()
   const chunk = Array.from({ length: run.batch }, () => BENCH_PAYLOAD)

@@ -6,6 +6,7 @@ import type {
   AttemptRef,
   JobErrorInfo,
   JobProgress,
+  JobRecord,
   JobStore,
   NewJobRecord,
   TransitionResult,
@@ -54,8 +55,8 @@ interface Pending {
  * per burst of failures, and resolves to undefined, so the job goes on. Whatever needs the store's
  * answer (idempotent enqueue, cancel, reads) calls `store` directly and gets its StoreUnavailableError.
  *
- * Timeouts cost no timer per write: pending writes sit in a set that one timer sweeps every
- * `timeoutMs / 2` while anything is pending.
+ * Every call gives up after `timeoutMs`, at no timer per call: pending calls sit in a set that one
+ * timer sweeps every `timeoutMs / 2` while anything is pending.
  */
 export class JobLedger {
   readonly store: JobStore
@@ -76,33 +77,46 @@ export class JobLedger {
     this.#clock = options.clock ?? systemClock
   }
 
-  /** Records new jobs (best effort). */
+  /**
+   * Records new jobs. Resolves once they are stored, or after `timeoutMs` / a failure (counted): the
+   * producer sends either way.
+   */
   created(records: readonly NewJobRecord[]): Promise<void> {
     const store = this.store
     const write: Promise<unknown> =
       records.length === 1 ? store.create(records[0]!) : Promise.all(records.map((r) => store.create(r)))
-    return this.#guard('create', write) as Promise<void>
+    return new Promise((resolve) => this.#guard('create', write, () => resolve()))
   }
 
-  /** Records that the attempt started; undefined when the store did not answer in time. */
-  running(id: string, attempt: number, startedAt: number): Promise<TransitionResult | undefined> {
-    return this.#guard('transition', this.store.transition(id, { status: 'running', attempt, startedAt }))
+  /**
+   * Records that the attempt started and calls `done` with the store's answer, or with undefined when
+   * it failed or did not answer within `timeoutMs` (the worker then runs the job anyway). A callback,
+   * not a promise: this is on every job's path.
+   */
+  running(
+    id: string,
+    attempt: number,
+    startedAt: number,
+    done: (answer: TransitionResult | undefined) => void,
+  ): void {
+    this.#guard('transition', this.store.transition(id, { status: 'running', attempt, startedAt }), done)
   }
 
-  retrying(id: string, attempt: number, runAt: number, error: JobErrorInfo): Promise<unknown> {
-    return this.#guard('transition', this.store.transition(id, { status: 'retrying', attempt, runAt, error }))
+  // Outcome writes: `done` (optional) is called once the write is stored, failed or timed out.
+
+  retrying(id: string, attempt: number, runAt: number, error: JobErrorInfo, done?: () => void): void {
+    this.#guard('transition', this.store.transition(id, { status: 'retrying', attempt, runAt, error }), done)
   }
 
   /**
    * Records success with the handler's resolved value. A value the store will not keep (over its cap,
    * or not JSON) still records success, with a ResultDropped note saying why.
    */
-  succeeded(id: string, attempt: number, result: unknown): Promise<unknown> {
+  succeeded(id: string, attempt: number, result: unknown, done?: () => void): void {
     const store = this.store
-    const first = store.transition(id, { status: 'succeeded', attempt, result })
-    const write = first.catch((err: unknown) => {
+    this.#guard('transition', store.transition(id, { status: 'succeeded', attempt, result }), done, (err) => {
       const code = err instanceof ResultTooLargeError ? 'RESULT_TOO_LARGE' : notJson(result)
-      if (!code) throw err
+      if (!code) return undefined
       const dropped: ResultDropped = {
         $conveyor: 'result_dropped',
         code,
@@ -113,26 +127,30 @@ export class JobLedger {
       }
       return store.transition(id, { status: 'succeeded', attempt, result: dropped })
     })
-    return this.#guard('transition', write)
   }
 
-  failed(id: string, attempt: number, error: JobErrorInfo): Promise<unknown> {
-    return this.#guard('transition', this.store.transition(id, { status: 'failed', attempt, error }))
+  failed(id: string, attempt: number, error: JobErrorInfo, done?: () => void): void {
+    this.#guard('transition', this.store.transition(id, { status: 'failed', attempt, error }), done)
   }
 
-  cancelled(id: string, attempt?: number): Promise<unknown> {
+  cancelled(id: string, attempt?: number, done?: () => void): void {
     const to =
       attempt === undefined ? { status: 'cancelled' as const } : { status: 'cancelled' as const, attempt }
-    return this.#guard('transition', this.store.transition(id, to))
+    this.#guard('transition', this.store.transition(id, to), done)
   }
 
+  /** Records progress; resolves once stored, failed or timed out. Never rejects. */
   progress(id: string, at: AttemptRef, progress: JobProgress): Promise<unknown> {
-    return this.#guard('progress', this.store.progress(id, at, progress))
+    const write = this.store.progress(id, at, progress)
+    return new Promise<unknown>((resolve) => this.#guard('progress', write, resolve))
   }
 
-  /** Reads a record (best effort: undefined when the store does not answer in time). */
-  peek(id: string): ReturnType<JobStore['get']> {
-    return this.#guard('get', this.store.get(id))
+  /** Reads a record (best effort: undefined when the store fails or does not answer in time). */
+  peek(id: string): Promise<JobRecord | undefined> {
+    const read = this.store.get(id)
+    return new Promise<JobRecord | undefined>((resolve) =>
+      this.#guard<JobRecord | undefined>('get', read, resolve),
+    )
   }
 
   /** Stops the timeout sweep. The store is closed by whoever created it. */
@@ -143,24 +161,34 @@ export class JobLedger {
     this.#pending.clear()
   }
 
-  #guard<T>(op: string, write: Promise<T>): Promise<T | undefined> {
-    return new Promise<T | undefined>((resolve) => {
-      const pending: Pending = { at: this.#clock.now(), resolve }
-      this.#pending.add(pending)
-      this.#sweep ??= this.#clock.setTimer(this.#onSweep, this.timeoutMs / 2)
-      write.then(
-        (value) => {
-          if (!this.#pending.delete(pending)) return
-          if (this.#burst > 0) this.#recovered()
-          resolve(value)
-        },
-        (err: unknown) => {
-          if (!this.#pending.delete(pending)) return
-          this.#failed(op, err)
-          resolve(undefined)
-        },
-      )
-    })
+  /**
+   * Waits for `call`: `done` gets the answer, or undefined on failure or after `timeoutMs` (counted).
+   * `recover` may turn a rejection into a second call (waited for the same way).
+   */
+  #guard<T>(
+    op: string,
+    call: Promise<T>,
+    done: ((value: T | undefined) => void) | undefined,
+    recover?: (err: unknown) => Promise<T> | undefined,
+  ): void {
+    const resolve = done ?? ignore
+    const pending: Pending = { at: this.#clock.now(), resolve: resolve as (value: undefined) => void }
+    this.#pending.add(pending)
+    this.#sweep ??= this.#clock.setTimer(this.#onSweep, this.timeoutMs / 2)
+    call.then(
+      (value) => {
+        if (!this.#pending.delete(pending)) return
+        if (this.#burst > 0) this.#recovered()
+        resolve(value)
+      },
+      (err: unknown) => {
+        if (!this.#pending.delete(pending)) return
+        const next = recover?.(err)
+        if (next) return this.#guard(op, next, done)
+        this.#failed(op, err)
+        resolve(undefined)
+      },
+    )
   }
 
   readonly #onSweep = (): void => {
@@ -175,7 +203,7 @@ export class JobLedger {
     if (this.#pending.size > 0) this.#sweep = this.#clock.setTimer(this.#onSweep, this.timeoutMs / 2)
   }
 
-  #failed(op: string, err: unknown): void {
+  #failed(op: string, err: unknown): undefined {
     this.#metrics?.storeErrors.inc({ op })
     if (this.#burst++ === 0) {
       this.#log.warn(
@@ -183,6 +211,7 @@ export class JobLedger {
         'job store write failed; jobs go on without their records (further failures are counted in conveyor_job_store_errors_total until it answers again)',
       )
     }
+    return undefined
   }
 
   #recovered(): void {
@@ -190,6 +219,8 @@ export class JobLedger {
     this.#burst = 0
   }
 }
+
+function ignore(): void {}
 
 function notJson(value: unknown): 'RESULT_NOT_JSON' | undefined {
   try {

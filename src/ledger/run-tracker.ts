@@ -60,40 +60,42 @@ export class RunTracker<R extends TrackedRun = TrackedRun> {
    * Records `running` and says whether the handler should run. A store that does not answer in time,
    * or has no record of the job, never stops a job: it runs.
    */
-  start(run: R): Promise<StartVerdict> {
-    return this.#ledger.running(run.id, run.attempt, run.startedAt).then((answer) => {
-      if (!answer) return 'run'
-      if (!answer.applied) {
+  start(run: R, done: (verdict: StartVerdict) => void): void {
+    this.#ledger.running(run.id, run.attempt, run.startedAt, (answer) => {
+      if (answer && !answer.applied) {
         const status = answer.current?.status
-        if (status === 'cancelled') return 'cancelled'
-        if (status === 'succeeded' || status === 'failed') return 'duplicate'
-        if (!answer.current) return 'run'
-        // Stored as running at this attempt or later: a second delivery of a message in flight elsewhere,
-        // or a hand-back that did not count as an attempt. Delivery is at least once: run it.
+        if (status === 'cancelled') return done('cancelled')
+        if (status === 'succeeded' || status === 'failed') return done('duplicate')
+        // No record (the store lost it, or it was never written): nothing to watch; run it. Stored as
+        // running at this attempt or later: a second delivery of a message in flight elsewhere, or a
+        // hand-back that did not count as an attempt. Delivery is at least once: run it.
+        if (!answer.current) return done('run')
       }
-      this.#watch(run)
-      return 'run'
+      if (answer) this.#watch(run)
+      done('run')
     })
   }
 
-  succeeded(run: R, result: unknown): void {
+  // Outcome writes; `done` (optional) is called once the write is stored, failed or timed out.
+
+  succeeded(run: R, result: unknown, done?: () => void): void {
     this.#running.delete(run)
-    void this.#ledger.succeeded(run.id, run.attempt, result)
+    this.#ledger.succeeded(run.id, run.attempt, result, done)
   }
 
-  retrying(run: R, runAt: number, code: string, message: string): void {
+  retrying(run: R, runAt: number, code: string, message: string, done?: () => void): void {
     this.#running.delete(run)
-    void this.#ledger.retrying(run.id, run.attempt, runAt, { code, message })
+    this.#ledger.retrying(run.id, run.attempt, runAt, { code, message }, done)
   }
 
-  failed(run: R, code: string, message: string): void {
+  failed(run: R, code: string, message: string, done?: () => void): void {
     this.#running.delete(run)
-    void this.#ledger.failed(run.id, run.attempt, { code, message })
+    this.#ledger.failed(run.id, run.attempt, { code, message }, done)
   }
 
-  cancelled(run: R): void {
+  cancelled(run: R, done?: () => void): void {
     this.#running.delete(run)
-    void this.#ledger.cancelled(run.id, run.attempt)
+    this.#ledger.cancelled(run.id, run.attempt, done)
   }
 
   /** The attempt ended without an outcome to record (handed back at shutdown). */
@@ -103,7 +105,7 @@ export class RunTracker<R extends TrackedRun = TrackedRun> {
 
   /** A delivery that never became a run (invalid payload, unknown type): record it failed. */
   rejected(id: string, attempt: number, code: string, message: string): void {
-    void this.#ledger.failed(id, attempt, { code, message })
+    this.#ledger.failed(id, attempt, { code, message })
   }
 
   /**

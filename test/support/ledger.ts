@@ -7,7 +7,9 @@ import type { JobDefinition } from '../../src/job.ts'
 import { JobLedger } from '../../src/ledger/ledger.ts'
 import { Metrics } from '../../src/metrics.ts'
 import { Producer } from '../../src/producer.ts'
+import type { Queue } from '../../src/queue.ts'
 import { JobRegistry } from '../../src/registry.ts'
+import type { JobStore } from '../../src/store/job-store.ts'
 import { JobOutcomes } from '../../src/testing.ts'
 import { Worker } from '../../src/worker.ts'
 import { testLogger } from './async.ts'
@@ -20,9 +22,9 @@ export const tokens = {
   admin: `Bearer ${sign({ sub: 'root', role: 'admin' })}`,
 }
 
-export interface LedgerStack {
-  queue: MemoryQueue
-  store: MemoryJobStore
+export interface LedgerStack<S extends JobStore = MemoryJobStore> {
+  queue: Queue
+  store: S
   ledger: JobLedger
   registry: JobRegistry
   producer: Producer
@@ -37,12 +39,16 @@ export interface LedgerStack {
  * The memory queue, the memory job store and its ledger, a producer, a started worker (lease 120 ms, so
  * cancel polling runs every 20 ms) and the HTTP app on them.
  */
-export async function ledgerStack(
+export async function ledgerStack<S extends JobStore = MemoryJobStore>(
   jobs: JobDefinition[],
-  options: { resultMaxBytes?: number } = {},
-): Promise<LedgerStack> {
-  const queue = new MemoryQueue()
-  const store = new MemoryJobStore(options.resultMaxBytes ? { resultMaxBytes: options.resultMaxBytes } : {})
+  options: { resultMaxBytes?: number; queue?: Queue; store?: S } = {},
+): Promise<LedgerStack<S>> {
+  const queue = options.queue ?? new MemoryQueue()
+  const store =
+    options.store ??
+    (new MemoryJobStore(
+      options.resultMaxBytes ? { resultMaxBytes: options.resultMaxBytes } : {},
+    ) as JobStore as S)
   const metrics = new Metrics()
   const ledger = new JobLedger({ store, logger: testLogger, metrics, timeoutMs: 500 })
   const registry = new JobRegistry(jobs)

@@ -89,9 +89,13 @@ export const adminJobRoutes: FastifyPluginAsyncTypebox = async (app) => {
         return sendError(reply, 409, `job ${id} is no longer finished; only a failed job can be retried`)
       const moved = await redrive(app.conveyor.queue, record.queue, [id])
       if (moved === 0) {
-        await ledger.failed(id, 0, {
-          code: 'RETRY_FAILED',
-          message: `no dead letter of job ${id} in queue ${record.queue} to run again (it may have expired)`,
+        await ledger.store.transition(id, {
+          status: 'failed',
+          attempt: 0,
+          error: {
+            code: 'RETRY_FAILED',
+            message: `no dead letter of job ${id} in queue ${record.queue} to run again (it may have expired)`,
+          },
         })
         return sendError(
           reply,
