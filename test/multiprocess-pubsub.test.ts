@@ -1,12 +1,14 @@
 import { dynamoStore } from './multiprocess/stores.ts'
 import { multiprocessSuite } from './multiprocess/suite.ts'
-import { startPubSubEmulator } from './support/pubsub-emulator.ts'
+import { pubsubSkipReason, startPubSubEmulator } from './support/pubsub-emulator.ts'
 
 // Two API processes and three workers on Pub/Sub (Google's emulator). The job store is DynamoDB
 // (dynalite) until the Firestore store lands; the Pub/Sub lease is at least 10 s, so the SIGKILL case
 // waits that long for the killed worker's jobs.
 multiprocessSuite({
   name: 'Pub/Sub + DynamoDB',
+  // Like every Pub/Sub test: skipped with a loud line without the emulator, unless CI requires it.
+  skip: pubsubSkipReason(),
   async start() {
     const emulator = await startPubSubEmulator()
     const store = await dynamoStore()
