@@ -126,11 +126,11 @@ export function multiprocessSuite(stack: Stack): void {
   test(`multiprocess on ${stack.name}: a batch of jobs is processed by all three workers`, {
     skip,
   }, async () => {
-    // Sent in rounds of 60 until every worker has taken part (at most four rounds): a broker may hand a
+    // Sent in rounds of 60 until every worker has taken part (at most six rounds): a broker may hand a
     // round to the streams it favours (the Pub/Sub emulator does), but a worker that never gets a job
-    // out of four rounds is not sharing the queue.
+    // in six rounds is not sharing the queue.
     const by = new Map<number, number>()
-    for (let round = 0; round < 4 && by.size < 3; round++) {
+    for (let round = 0; round < 6 && by.size < 3; round++) {
       const ns = Array.from({ length: 60 }, (_, i) => round * 100 + i)
       const posted = await Promise.all(
         ns.map((n) => call(n % 2, 'POST', '/v1/jobs', { type: 'test.work', payload: { n, ms: 100 } })),
