@@ -13,6 +13,8 @@ import { Producer } from '../src/producer.ts'
 import { JobRegistry } from '../src/registry.ts'
 import { FsObjectStore } from '../src/storage/fs-store.ts'
 import type { JobStore } from '../src/store/job-store.ts'
+import { JobOutcomes } from '../src/testing.ts'
+import { Worker } from '../src/worker.ts'
 import { testLogger } from './support/async.ts'
 
 /** The object store, counting the lists and reads that export records cost. */
@@ -36,6 +38,7 @@ async function apiProcesses(n: number, t: { after(fn: () => unknown): void }) {
   const objects = new CountingStore(dir)
   const queue = new MemoryQueue()
   const store: JobStore = new MemoryJobStore()
+  const registries: JobRegistry[] = []
   const apis = Array.from({ length: n }, () => {
     const registry = new JobRegistry()
     const producer = new Producer({ queue, registry, ledger: new JobLedger({ store, logger: testLogger }) })
@@ -51,9 +54,10 @@ async function apiProcesses(n: number, t: { after(fn: () => unknown): void }) {
       emailsPerRecipientPerHour: 10,
     })
     for (const job of handlers.jobs) registry.register(job)
+    registries.push(registry)
     return handlers.exports
   })
-  return { apis, store, queue, objects }
+  return { apis, store, queue, objects, registries }
 }
 
 const csv = { kind: 'activities', format: 'csv' as const }
@@ -116,4 +120,24 @@ test('export cap: a slot whose holder died (no record a minute on) or finished w
   const healed = await apis[0]!.request('alice', csv)
   assert.equal(healed.slot, 0, 'the dead holder slot was released and taken')
   await assert.rejects(apis[0]!.request('alice', csv), LimitExceededError, 'the young holder keeps its slot')
+})
+
+test('export cap: a completed export gives its slot back (the worker process releases it)', async (t) => {
+  const { apis, queue, registries } = await apiProcesses(2, t)
+  const worker = new Worker({ queue, jobs: registries[1]!, logger: testLogger }).start()
+  const outcomes = new JobOutcomes(worker)
+  t.after(async () => {
+    await worker.stop()
+    await queue.close()
+  })
+  const builds = () =>
+    outcomes.events.filter((o) => o.type === 'exports.build' && o.outcome === 'success').length
+  for (let i = 0; i < 3; i++) await apis[0]!.request('alice', csv)
+  await outcomes.waitUntil(() => builds() === 3, 'three builds to complete')
+  const again = await Promise.allSettled([0, 1, 2, 3].map(() => apis[1]!.request('alice', csv)))
+  assert.deepEqual(
+    again.map((r) => r.status),
+    ['fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+    'three slots free again, and still three at most',
+  )
 })
