@@ -279,7 +279,8 @@ export class Scheduler {
     const base = { schedule: schedule.name, tick, ...(catchUp ? { catchUp } : {}) }
     let won = false
     try {
-      const claim = await this.#store.claim(key, this.#instance, this.#claimTtl(entry, tick))
+      const ttlMs = this.#claimTtl(entry, tick)
+      const claim = await this.#store.claim(key, this.#instance, ttlMs)
       if (!claim.won) return this.#emit({ ...base, outcome: 'taken' })
       won = true
       if ((schedule.overlap ?? 'skip') === 'skip') {
@@ -297,7 +298,8 @@ export class Scheduler {
           return this.#emit({ ...base, outcome: 'skipped', jobId: last.id })
         }
       }
-      const keyed = this.#producer.ledger ? { key } : {}
+      // The idempotency key lives as long as the tick's claim (not the default day: every-second schedules).
+      const keyed = this.#producer.ledger ? { key, keyTtlMs: ttlMs } : {}
       const envelope = await this.#producer.enqueue(schedule.job, payloadFor(schedule, tick) as never, {
         ...keyed,
         owner: ownerOf(schedule.name),
