@@ -4,6 +4,10 @@
 // and adds the test's own jobs and a schedule every second. It prints one JSON line per event the test
 // watches (pino), with its pid.
 import { setTimeout as sleep } from 'node:timers/promises'
+import { context, propagation, trace } from '@opentelemetry/api'
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
+import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base'
 import Type from 'typebox'
 import { loadConfig } from '../../config/load.ts'
 import { handlersFromConfig } from '../../handlers/index.ts'
@@ -20,6 +24,10 @@ import { createJobStore } from '../../src/store/create-job-store.ts'
 import { Worker } from '../../src/worker.ts'
 
 const role = process.argv[2]
+// An application with OpenTelemetry installed (no exporter: the test reads trace ids from the logs).
+trace.setGlobalTracerProvider(new BasicTracerProvider())
+propagation.setGlobalPropagator(new W3CTraceContextPropagator())
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
 const config = loadConfig(process.env)
 const log = createLogger({ level: 'info', name: `${role}-${process.pid}` }).child({ pid: process.pid, role })
 const queue = createQueue(config, { logger: log })

@@ -62,10 +62,21 @@ export function multiprocessSuite(stack: Stack): void {
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 
-  async function call(api: number, method: string, path: string, body?: unknown, user = 'carol') {
+  async function call(
+    api: number,
+    method: string,
+    path: string,
+    body?: unknown,
+    user = 'carol',
+    headers: Record<string, string> = {},
+  ) {
     const res = await fetch(`${urls[api]}${path}`, {
       method,
-      headers: { authorization: token(user), ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: token(user),
+        ...(body ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
       ...(body ? { body: JSON.stringify(body) } : {}),
     })
     return { status: res.status, body: (await res.json()) as Record<string, unknown> }
@@ -121,6 +132,32 @@ export function multiprocessSuite(stack: Stack): void {
     assert.equal(fromSecond.status, 200)
     assert.deepEqual(fromSecond.body, fromFirst.body)
     assert.deepEqual((fromSecond.body.result as { n: number }).n, -1)
+  })
+
+  test(`multiprocess on ${stack.name}: the caller's trace reaches the worker process through the envelope; its log lines carry the trace id`, {
+    skip,
+  }, async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
+    const posted = await call(
+      1,
+      'POST',
+      '/v1/jobs',
+      { type: 'test.work', payload: { n: -2, ms: 0 } },
+      'carol',
+      {
+        traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+      },
+    )
+    assert.equal(posted.status, 202)
+    const done = await Promise.any(
+      workers.map((w) => w.waitFor((e) => e.event === 'work done' && e.n === -2, 'the traced job')),
+    )
+    assert.equal(
+      done.traceId,
+      traceId,
+      'the API process (request span → send span) and the worker (attempt span) share the trace',
+    )
+    assert.equal(done.jobId, posted.body.id)
   })
 
   test(`multiprocess on ${stack.name}: a batch of jobs is processed by all three workers`, {
