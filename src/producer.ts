@@ -130,7 +130,7 @@ export class Producer {
       ttlMs: options.keyTtlMs ?? DEFAULT_KEY_TTL_MS,
       hash: bodyHash([def.type, payload, options.delayMs ?? 0, options.owner ?? null]),
       envelope,
-      record: this.#record(def, envelope.id, now, options),
+      record: def.track ? this.#record(def, envelope.id, now, options) : undefined,
       send: (e) => traceSend(def.queue, def.type, [e], () => this.#queue.send(def.queue, e, sendOptions)),
       onSendFailed: (id, err) => this.#sendFailed(ledger, id, err),
       now,

@@ -23,7 +23,8 @@ export interface OnceRequest {
   hash: string
   /** The envelope this request would send; a repeat that takes over sends it with the first id. */
   envelope: Envelope
-  record: NewJobRecord
+  /** The job's record (undefined for a `track: false` job type: no record, only the key). */
+  record: NewJobRecord | undefined
   send: (envelope: Envelope) => Promise<void>
   /** Best-effort note that a send failed (the record says so). */
   onSendFailed: (id: string, err: unknown) => void
@@ -68,7 +69,7 @@ export async function enqueueOnce(store: JobStore, req: OnceRequest): Promise<On
   const mineText = JSON.stringify(mine)
   const claim = await store.claim(claimKey, mineText, req.ttlMs)
   if (claim.won) {
-    await store.create(req.record)
+    if (req.record) await store.create(req.record)
     try {
       await req.send(req.envelope)
     } catch (err) {
@@ -101,7 +102,7 @@ export async function enqueueOnce(store: JobStore, req: OnceRequest): Promise<On
       return { id: first.id, duplicate: true, enqueuedAt: first.at }
     throw inProgress()
   }
-  await store.create({ ...req.record, id: first.id })
+  if (req.record) await store.create({ ...req.record, id: first.id })
   try {
     await req.send({ ...req.envelope, id: first.id })
   } catch (err) {
