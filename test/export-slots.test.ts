@@ -34,7 +34,11 @@ class CountingStore extends FsObjectStore {
 /** `n` API processes: separate export services over one object store, one queue and one job store. */
 async function apiProcesses(n: number, t: { after(fn: () => unknown): void }) {
   const dir = await mkdtemp(join(tmpdir(), 'conveyor-slots-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  // Whatever the test starts stops first (newest first), then the folder goes.
+  const cleanups: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })]
+  t.after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup()
+  })
   const objects = new CountingStore(dir)
   const queue = new MemoryQueue()
   const store: JobStore = new MemoryJobStore()
@@ -57,7 +61,14 @@ async function apiProcesses(n: number, t: { after(fn: () => unknown): void }) {
     registries.push(registry)
     return handlers.exports
   })
-  return { apis, store, queue, objects, registries }
+  return {
+    apis,
+    store,
+    queue,
+    objects,
+    registries,
+    onClose: (fn: () => Promise<unknown>) => cleanups.push(fn),
+  }
 }
 
 const csv = { kind: 'activities', format: 'csv' as const }
@@ -123,10 +134,10 @@ test('export cap: a slot whose holder died (no record a minute on) or finished w
 })
 
 test('export cap: a completed export gives its slot back (the worker process releases it)', async (t) => {
-  const { apis, queue, registries } = await apiProcesses(2, t)
+  const { apis, queue, registries, onClose } = await apiProcesses(2, t)
   const worker = new Worker({ queue, jobs: registries[1]!, logger: testLogger }).start()
   const outcomes = new JobOutcomes(worker)
-  t.after(async () => {
+  onClose(async () => {
     await worker.stop()
     await queue.close()
   })
