@@ -211,7 +211,7 @@ export function multiprocessSuite(stack: Stack): void {
       survivors,
       () => ns.every((n) => doneByVictim.has(n) || doneBySurvivors().has(n)),
       'every job to finish somewhere',
-      30_000,
+      60_000,
     )
     for (const n of interrupted)
       assert.ok(doneBySurvivors().has(n), `job ${n}, interrupted by the kill, ran again on a survivor`)
