@@ -2,9 +2,13 @@
 // SQS: each queue the shipped jobs use (plus QUEUES=a,b), its `<name>-dlq`, and a RedrivePolicy
 // (maxReceiveCount SQS_MAX_RECEIVE_COUNT) as the crash-loop safety net. Pub/Sub: the topic, the group's
 // subscription with a dead-letter policy, the `-dlq` and `-delay` topics and their subscriptions.
-// S3: the bucket, if S3_BUCKET.
+// S3: the bucket, if S3_BUCKET. JOB_STORE=dynamodb: the ledger table (JOB_STORE_TABLE) with its
+// `byOwner` index and TTL on `expiresAt`. (Firestore needs no provisioning from here: its composite
+// indexes and TTL policy are declared for the GCP infra, see adapters/firestore/resources.ts.)
 // Works against a real account and against the emulators (`npm run emulators` prints the variables).
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { CreateBucketCommand } from '@aws-sdk/client-s3'
+import { ensureJobTable } from '../adapters/dynamodb/index.ts'
 import { MemoryQueue } from '../adapters/memory/index.ts'
 import { PubSubQueue } from '../adapters/pubsub/index.ts'
 import { SqsQueue } from '../adapters/sqs/index.ts'
@@ -69,4 +73,17 @@ if (config.storage.bucket) {
     console.log(`s3 bucket ${config.storage.bucket}: exists`)
   }
   s3.destroy()
+}
+
+if (config.jobStore.driver === 'dynamodb') {
+  const endpoint = config.jobStore.dynamodbEndpoint
+  const client = new DynamoDBClient({
+    ...(config.aws.region ? { region: config.aws.region } : {}),
+    ...(endpoint ? { endpoint } : {}),
+  })
+  const status = await ensureJobTable(client, config.jobStore.table)
+  console.log(
+    `dynamodb table ${config.jobStore.table}: ${status.table}; TTL on expiresAt: ${status.ttl === 'enabled' ? 'enabled' : 'not supported by this endpoint (an emulator); expired items are still ignored on read'}`,
+  )
+  client.destroy()
 }
