@@ -185,14 +185,17 @@ export function multiprocessSuite(stack: Stack): void {
     skip,
   }, async () => {
     const ns = Array.from({ length: 6 }, (_, i) => 1000 + i)
-    const victim = workers[0]!
-    for (const n of ns) {
-      const r = await call(0, 'POST', '/v1/jobs', { type: 'test.work', payload: { n, ms: 1_500 } })
-      assert.equal(r.status, 202)
-    }
-    await victim.waitFor(
-      (e) => e.event === 'work started' && ns.includes(Number(e.n)),
-      'the victim to start one',
+    const posted = await Promise.all(
+      ns.map((n) => call(n % 2, 'POST', '/v1/jobs', { type: 'test.work', payload: { n, ms: 1_500 } })),
+    )
+    assert.ok(posted.every((r) => r.status === 202))
+    // The victim is the first worker seen running one of them (started, not done): killed mid-run.
+    const running = (w: NodeProcess) => (e: ProcessEvent) =>
+      e.event === 'work started' &&
+      ns.includes(Number(e.n)) &&
+      !w.events.some((d) => d.event === 'work done' && d.n === e.n)
+    const victim = await Promise.any(
+      workers.map((w) => w.waitFor(running(w), 'a worker to be running one').then(() => w)),
     )
     victim.child.kill('SIGKILL')
     await victim.exited
@@ -202,7 +205,7 @@ export function multiprocessSuite(stack: Stack): void {
     const doneByVictim = new Set(victim.events.filter((e) => e.event === 'work done').map((e) => Number(e.n)))
     const interrupted = startedByVictim.filter((n) => !doneByVictim.has(n))
     assert.ok(interrupted.length > 0, 'the victim died holding a job')
-    const survivors = workers.slice(1)
+    const survivors = workers.filter((w) => w !== victim)
     const doneBySurvivors = () =>
       new Set(
         survivors.flatMap((w) => w.events.filter((e) => e.event === 'work done').map((e) => Number(e.n))),
