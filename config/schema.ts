@@ -210,7 +210,7 @@ export const ConfigSchema = Type.Object({
     maxActivePerUser: env(
       'EXPORT_MAX_ACTIVE_PER_USER',
       Type.Integer({ minimum: 1, maximum: 1000, default: 3 }),
-      'Exports one user may have queued or running at once; more get 429.',
+      'Exports one user may have queued or running at once, across every API process (claims in the job store); more get 429.',
     ),
   }),
   mail: Type.Object({
@@ -232,7 +232,7 @@ export const ConfigSchema = Type.Object({
     perRecipientPerHour: env(
       'MAIL_PER_RECIPIENT_PER_HOUR',
       Type.Integer({ minimum: 1, maximum: 100_000, default: 10 }),
-      'Most emails one address receives per hour (per worker process); more are dead-lettered with the reason.',
+      'Most emails one address receives per hour, counted in the job store shared by every worker; more are dead-lettered with the reason.',
     ),
     smtpUrl: env(
       'SMTP_URL',

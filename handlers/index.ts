@@ -14,6 +14,8 @@ import { exportReadyEmailJob, weeklySummaryEmailJob, welcomeEmailJob } from './e
 import { RecipientLimit } from './email/recipient-limit.ts'
 import { EmailSender } from './email/sender.ts'
 import { EmailTemplates } from './email/templates.ts'
+import { demoUserSource, type UserSource } from './email/users.ts'
+import { weeklySummaryFanoutJob, weeklySummarySchedule } from './email/weekly-fanout.ts'
 import { activitiesKind } from './exports/activities.ts'
 import { exportBuildJob, exportCleanupJob } from './exports/jobs.ts'
 import { type ExportKind, ExportKinds } from './exports/kind.ts'
@@ -39,6 +41,8 @@ export interface HandlerOptions {
   brand?: PdfBrand
   /** Export kinds offered. Default: the demo `activities`. */
   kinds?: ExportKind[]
+  /** Who gets the weekly summary. Default: a few demo users. */
+  users?: UserSource
   clock?: Clock
 }
 
@@ -67,12 +71,19 @@ export function createHandlers(options: HandlerOptions): Handlers {
       name: product,
       ...(options.brand?.logo ? { logo: options.brand.logo } : {}),
     },
+    // The cap's slots are claims in the job store every process shares (when the producer has one).
+    ...(options.producer.ledger ? { claims: options.producer.ledger.store } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   })
   const email = new EmailSender({
     mailer: options.mailer,
     templates: new EmailTemplates({ appUrl: options.appUrl, product }),
-    limit: new RecipientLimit(options.emailsPerRecipientPerHour, options.clock),
+    limit: new RecipientLimit(
+      options.emailsPerRecipientPerHour,
+      options.clock,
+      // Counted in the job store every worker shares (when the producer has one).
+      options.producer.ledger?.store,
+    ),
   })
   const jobs: JobDefinition[] = [
     greetJob,
@@ -81,9 +92,15 @@ export function createHandlers(options: HandlerOptions): Handlers {
     welcomeEmailJob(email),
     weeklySummaryEmailJob(email),
     exportReadyEmailJob(email, exports),
+    weeklySummaryFanoutJob({
+      producer: options.producer,
+      users: options.users ?? demoUserSource,
+      ...(options.clock ? { clock: options.clock } : {}),
+    }),
   ] as JobDefinition[]
   const schedules: Schedule[] = [
     { name: 'exports-cleanup', cron: '17 * * * *', job: 'exports.cleanup', payload: {} },
+    weeklySummarySchedule,
   ]
   return { jobs, schedules, exports, email }
 }

@@ -4,9 +4,13 @@
 // (maxReceiveCount SQS_MAX_RECEIVE_COUNT). Pub/Sub: the topic, the group's subscription with a
 // dead-letter policy, the `-dlq` and `-delay` topics and their subscriptions. S3_BUCKET / GCS_BUCKET:
 // the bucket with its lifecycle rules, encryption and no public access. MAIL_DRIVER=ses: the sender
-// identity. What it cannot do (an unverified SES sender, a missing permission) it prints as a next step.
+// identity. JOB_STORE=dynamodb: the ledger table (JOB_STORE_TABLE) with its `byOwner` index and TTL on
+// `expiresAt` (Firestore's indexes and TTL policy are declared in infra/gcp). What it cannot do (an unverified SES sender, a missing permission) it prints as a next step.
 // Works against a real account and against the emulators (`npm run emulators` prints the variables).
+
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { SESClient } from '@aws-sdk/client-ses'
+import { ensureJobTable } from '../adapters/dynamodb/index.ts'
 import { PubSubQueue } from '../adapters/pubsub/index.ts'
 import { SqsQueue } from '../adapters/sqs/index.ts'
 import { loadConfig } from '../config/load.ts'
@@ -81,6 +85,19 @@ if (config.mail.driver === 'ses') {
   const ses = new SESClient({ region: config.aws.region, ...(endpoint ? { endpoint } : {}) })
   await provisionSesIdentity(ses, config.mail.from, report)
   ses.destroy()
+}
+
+if (config.jobStore.driver === 'dynamodb') {
+  const endpoint = config.jobStore.dynamodbEndpoint
+  const client = new DynamoDBClient({
+    ...(config.aws.region ? { region: config.aws.region } : {}),
+    ...(endpoint ? { endpoint } : {}),
+  })
+  const status = await ensureJobTable(client, config.jobStore.table)
+  report.ok(
+    `dynamodb table ${config.jobStore.table}: ${status.table}; TTL on expiresAt: ${status.ttl === 'enabled' ? 'enabled' : 'not supported by this endpoint (an emulator); expired items are still ignored on read'}`,
+  )
+  client.destroy()
 }
 
 if (report.nextSteps.length > 0) {

@@ -28,6 +28,8 @@ const USAGE = `usage: npm run conveyor -- <command>
   jobs list [--status s] [--owner o] [--type t] [--limit N]   job records, newest first (JOB_STORE)
   jobs show <id>                         one job's record: status, attempts, progress, result, error
   jobs cancel <id>                       cancel a job (one not started never runs; a running one is aborted)
+  schedules list                         the cron schedules (UTC), their policies and next run
+  schedules run <name>                   run a schedule now (enqueue its job once)
 options: --json (machine-readable output)`
 
 function fail(message: string, code = 1): never {
@@ -108,6 +110,10 @@ function duration(text: string): number | undefined {
 if (command === 'jobs') {
   const { jobsCommand } = await import('./cli-jobs.ts')
   process.exit(await jobsCommand(config, rest, values))
+}
+if (command === 'schedules') {
+  const { schedulesCommand } = await import('./cli-schedules.ts')
+  process.exit(await schedulesCommand(config, rest, values))
 }
 if (config.queue.driver === 'memory') {
   fail(

@@ -1,8 +1,10 @@
+import type { Span } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type { Deadline } from './deadline-queue.ts'
 import type { Envelope } from './envelope.ts'
 import type { JobContext, JobDefinition } from './job.ts'
 import type { Delivery } from './queue.ts'
+import { traceIdOf } from './tracing.ts'
 
 /**
  * One attempt of one job: the context its handler sees, and the worker's bookkeeping for it. The
@@ -27,6 +29,8 @@ export class JobRun implements JobContext {
   finished = false
   /** Timed out while the handler kept running. */
   abandoned = false
+  /** This attempt's CONSUMER span (a no-op until the application installs an OpenTelemetry SDK). */
+  span: Span | undefined
   /** Where `progress` goes: the job ledger's tracker, when the job is tracked. */
   progressSink: { progress(run: JobRun, percent: number, message?: string): Promise<void> } | undefined
 
@@ -61,12 +65,16 @@ export class JobRun implements JobContext {
   }
 
   get log(): Logger {
-    this.#log ??= this.#parentLog.child({
-      jobId: this.id,
-      type: this.type,
-      queue: this.queue,
-      attempt: this.attempt,
-    })
+    if (!this.#log) {
+      const traceId = traceIdOf(this.span, this.envelope.traceparent)
+      this.#log = this.#parentLog.child({
+        jobId: this.id,
+        type: this.type,
+        queue: this.queue,
+        attempt: this.attempt,
+        ...(traceId ? { traceId } : {}),
+      })
+    }
     return this.#log
   }
 

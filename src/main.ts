@@ -56,6 +56,7 @@ const metrics = new Metrics()
 const registry = new JobRegistry()
 // The job ledger (JOB_STORE): records every tracked job; the API's GET/cancel and idempotency keys use it.
 const jobStore = await createJobStore(config)
+metrics.watchStore(jobStore)
 const ledger = new JobLedger({ store: jobStore, logger: log, metrics })
 if (role !== 'all' && jobStore.driver === 'memory') {
   log.warn(
@@ -129,6 +130,10 @@ if (queue.driver === 'memory') {
     log.warn({ exports: failed }, 'exports interrupted by the last stop (memory queue) are marked failed')
 }
 
+// Worker processes fire the ticks (once per tick across processes, through the job store); API
+// processes hold the same schedules for listing and running them by hand.
+const scheduler = new Scheduler({ producer, logger: log, schedules: handlers.schedules })
+
 if (role === 'worker' || role === 'all') {
   worker = new Worker({
     queue,
@@ -141,7 +146,7 @@ if (role === 'worker' || role === 'all') {
     shutdownGraceMs: config.worker.shutdownGraceMs,
     weights: parseWeights(config.worker.weights),
   }).start()
-  const scheduler = new Scheduler({ producer, logger: log, schedules: handlers.schedules }).start()
+  scheduler.start()
   stops.push(async () => scheduler.stop())
   const running = worker
   stops.push(() => running.stop())
@@ -156,10 +161,10 @@ if (role === 'api' || role === 'all') {
       producer,
       metrics,
       ledger,
+      scheduler,
       readinessQueue: 'default',
       ...(worker ? { worker } : {}),
       exports: handlers.exports,
-      schedules: handlers.schedules,
       ...(outbox ? { outbox } : {}),
     },
     jwtSecret,

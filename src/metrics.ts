@@ -1,6 +1,8 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import { JobSeries, OUTCOMES, registerDurationHistogram } from './job-series.ts'
+import { providerRequestCounts } from './provider-requests.ts'
 import type { Queue } from './queue.ts'
+import { countsRequests, type JobStore } from './store/job-store.ts'
 import { Throughput } from './throughput.ts'
 
 /** What the in-flight gauges read from a worker. */
@@ -34,6 +36,7 @@ export class Metrics {
   readonly storeErrors: Counter<'op'>
   readonly #watched = new Map<string, Queue>()
   readonly #workers = new Set<WorkerGauges>()
+  readonly #stores = new Set<JobStore>()
   readonly #series = new Map<string, Map<string, JobSeries>>()
 
   constructor(registry = new Registry()) {
@@ -109,6 +112,24 @@ export class Metrics {
       labelNames: ['queue'],
       registers: [registry],
     })
+    const stores = this.#stores
+    new Counter({
+      name: 'conveyor_provider_requests_total',
+      help: 'Requests this process made to SQS, Pub/Sub, S3, SES, the job store… by operation (src/provider-requests.ts); divide by jobs for requests per job.',
+      labelNames: ['provider', 'operation'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const t of providerRequestCounts())
+          this.inc({ provider: t.provider, operation: t.operation }, t.count)
+        // Job stores count their own requests (CountsRequests); the provider label is the store's driver.
+        for (const store of stores) {
+          if (!countsRequests(store)) continue
+          for (const [operation, n] of store.requests.byOperation)
+            this.inc({ provider: store.driver, operation }, n)
+        }
+      },
+    })
     this.storeErrors = new Counter({
       name: 'conveyor_job_store_errors_total',
       help: 'Job-store writes that failed or timed out, by operation; the jobs went on without those records.',
@@ -159,6 +180,11 @@ export class Metrics {
   /** Report a worker's running and abandoned handlers whenever metrics are scraped. */
   trackWorker(worker: WorkerGauges): void {
     this.#workers.add(worker)
+  }
+
+  /** Report the job store's requests (when it counts them) in `conveyor_provider_requests_total`. */
+  watchStore(store: JobStore): void {
+    this.#stores.add(store)
   }
 
   /** Report `name`'s depth from `queue.stats()` whenever metrics are scraped. */

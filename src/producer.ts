@@ -9,6 +9,7 @@ import type { Metrics } from './metrics.ts'
 import type { Queue } from './queue.ts'
 import type { JobRegistry } from './registry.ts'
 import type { NewJobRecord } from './store/job-store.ts'
+import { traceSend } from './tracing.ts'
 
 export interface EnqueueOptions {
   /** Hold the job back this long (any length; see Queue.send). Default 0. */
@@ -90,8 +91,11 @@ export class Producer {
     const ledger = def.track ? this.#ledger : undefined
     if (ledger) await ledger.created(envelopes.map((e) => this.#record(def, e.id, now, options)))
     try {
-      if (envelopes.length === 1) await this.#queue.send(def.queue, envelopes[0]!, sendOptions)
-      else await this.#queue.sendBatch(def.queue, envelopes, sendOptions)
+      await traceSend(def.queue, def.type, envelopes, () =>
+        envelopes.length === 1
+          ? this.#queue.send(def.queue, envelopes[0]!, sendOptions)
+          : this.#queue.sendBatch(def.queue, envelopes, sendOptions),
+      )
     } catch (err) {
       if (ledger) {
         const ids = err instanceof SendBatchError ? err.failedIds : envelopes.map((e) => e.id)
@@ -127,7 +131,7 @@ export class Producer {
       hash: bodyHash([def.type, payload, options.delayMs ?? 0, options.owner ?? null]),
       envelope,
       record: def.track ? this.#record(def, envelope.id, now, options) : undefined,
-      send: (e) => this.#queue.send(def.queue, e, sendOptions),
+      send: (e) => traceSend(def.queue, def.type, [e], () => this.#queue.send(def.queue, e, sendOptions)),
       onSendFailed: (id, err) => this.#sendFailed(ledger, id, err),
       now,
     })

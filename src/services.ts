@@ -6,6 +6,7 @@ import type { Mailer } from './mail/mailer.ts'
 import { OutboxMailer } from './mail/outbox.ts'
 import { SmtpMailer } from './mail/smtp.ts'
 import { importOptional } from './optional-import.ts'
+import { countAwsRequests } from './provider-requests.ts'
 import { FsObjectStore } from './storage/fs-store.ts'
 import type { ObjectStore } from './storage/object-store.ts'
 
@@ -20,7 +21,10 @@ function region(config: Config): { region?: string } {
 export async function createS3Client(config: Config, feature = 'S3'): Promise<S3Client> {
   const { S3Client } = await importOptional(() => import('@aws-sdk/client-s3'), feature)
   const endpoint = config.storage.s3Endpoint
-  return new S3Client({ ...region(config), ...(endpoint ? { endpoint, forcePathStyle: true } : {}) })
+  return countAwsRequests(
+    new S3Client({ ...region(config), ...(endpoint ? { endpoint, forcePathStyle: true } : {}) }),
+    's3',
+  )
 }
 
 async function s3Store(config: Config, bucket: string, feature: string): Promise<ObjectStore> {
@@ -73,7 +77,10 @@ export async function createMailer(config: Config): Promise<Mailer> {
     )
     const endpoint = config.mail.sesEndpoint
     return new SesMailer({
-      client: new SESClient({ ...region(config), ...(endpoint ? { endpoint } : {}) }),
+      client: countAwsRequests(
+        new SESClient({ ...region(config), ...(endpoint ? { endpoint } : {}) }),
+        'ses',
+      ),
       from: config.mail.from,
       maxSendRate: config.mail.sesMaxSendRate,
     })

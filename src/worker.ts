@@ -1,3 +1,4 @@
+import { context } from '@opentelemetry/api'
 import { backoffDelay } from './backoff.ts'
 import { type Clock, systemClock } from './clock.ts'
 import { DeadlineQueue } from './deadline-queue.ts'
@@ -20,6 +21,7 @@ import { Metrics } from './metrics.ts'
 import type { Delivery, Queue } from './queue.ts'
 import { JobRegistry } from './registry.ts'
 import { Settler } from './settler.ts'
+import { endAttemptSpan, startAttemptSpan } from './tracing.ts'
 import {
   type JobOutcomeEvent,
   type WorkerOptions,
@@ -235,9 +237,19 @@ export class Worker {
     }
     const { job, envelope } = run
     run.timeout = this.#timeouts.schedule(this.#clock.now() + job.timeoutMs, run)
+    const traced = startAttemptSpan(run.queue, {
+      id: run.id,
+      type: job.type,
+      attempt: run.attempt,
+      traceparent: envelope.traceparent,
+    })
+    run.span = traced.span
     let result: unknown
     try {
-      result = job.handle(envelope.payload, run)
+      // The handler runs in its attempt's span: its own spans and the jobs it enqueues join the trace.
+      result = traced.context
+        ? context.with(traced.context, () => job.handle(envelope.payload, run))
+        : job.handle(envelope.payload, run)
     } catch (err) {
       this.#failed(run, err)
       return
@@ -269,6 +281,13 @@ export class Worker {
     this.#running--
     const reason = { code, message: err.message, error: describeError(err) }
     this.#settler.settle(delivery, () => delivery.deadLetter(reason))
+    const { span } = startAttemptSpan(delivery.queue, {
+      id: delivery.id,
+      type,
+      attempt: delivery.attempt,
+      traceparent: delivery.envelope?.traceparent,
+    })
+    endAttemptSpan(span, { outcome: 'dead_letter', code, reason: err.message, error: err })
     if (delivery.envelope && this.registry.get(delivery.envelope.type)?.track !== false)
       this.#tracker?.rejected(delivery.id, delivery.attempt, code, err.message)
     this.metrics.series(delivery.queue, type ?? 'unknown').record('dead_letter', 0)
@@ -287,6 +306,7 @@ export class Worker {
     }
     this.#finish(run, true)
     this.#settler.settle(run.delivery, () => run.delivery.ack())
+    if (run.span) endAttemptSpan(run.span, { outcome: 'success' })
     const announce = this.#announce(run.delivery, run.type, 'success')
     if (run.job.track && this.#tracker) this.#tracker.succeeded(run, value, announce)
     else announce?.()
@@ -315,6 +335,7 @@ export class Worker {
         code === 'non_retryable' ? text : `failed ${run.attempt} of ${run.maxAttempts} attempts: ${text}`
       const reason = { code, message, error: describeError(err) }
       this.#settler.settle(delivery, () => delivery.deadLetter(reason))
+      if (run.span) endAttemptSpan(run.span, { outcome: 'dead_letter', code, reason: message, error: err })
       const announce = this.#announce(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
       if (job.track && this.#tracker) this.#tracker.failed(run, code, message, announce)
       else announce?.()
@@ -324,6 +345,7 @@ export class Worker {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
       const retryInMs = backoffDelay(run.attempt, job.backoff, this.#random)
       this.#settler.settle(delivery, () => delivery.retry(retryInMs))
+      if (run.span) endAttemptSpan(run.span, { outcome, error: err, retryInMs })
       const announce = this.#announce(delivery, job.type, outcome, { retryInMs, error: err })
       if (job.track && this.#tracker) {
         const e = describeError(err)
@@ -352,6 +374,7 @@ export class Worker {
     this.#abandoned++
     this.#finish(run, true)
     this.#settler.settle(run.delivery, () => run.delivery.ack())
+    if (run.span) endAttemptSpan(run.span, { outcome: 'cancelled' })
     this.#tracker?.cancelled(run, this.#announce(run.delivery, run.type, 'cancelled'))
     run.log.info({ outcome: 'cancelled', durationMs: this.#clock.now() - run.startedAt }, 'job cancelled')
     this.#afterSlotFreed()
@@ -372,6 +395,7 @@ export class Worker {
     holder.abandoned = true
     this.#abandoned++
     this.#tracker?.forget(holder)
+    if (holder.span) endAttemptSpan(holder.span, { outcome: 'lease_lost', error: err })
     this.#finish(holder)
     holder.log.warn({ err }, 'lease lost; handler aborted, nothing acked (the message runs again)')
     this.#emit(delivery, holder.type, 'lease_lost', { error: err })
@@ -411,6 +435,8 @@ export class Worker {
     this.#tracker?.forget(run)
     this.#finish(run)
     this.#settler.settle(run.delivery, () => run.delivery.retry(0))
+    run.span?.addEvent('released', { 'conveyor.reason': 'worker stopped' })
+    run.span?.end()
     this.#emit(run.delivery, run.type, 'released')
     run.log.warn('job handed back unfinished at shutdown')
   }

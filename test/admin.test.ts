@@ -82,12 +82,12 @@ test('admin API and dashboard: queue depths and dead letters for admins only, re
   assert.ok(Date.now() - starts.at(-1)! < 120_000, 'the last minute is the current one')
   const schedules = (
     await stack.app.inject({ method: 'GET', url: '/v1/admin/schedules', headers: adminAuth })
-  ).json() as { items: { name: string; cron: string; job: string; next: string }[] }
+  ).json() as { items: { name: string; cron: string; job: string; nextRunAt: string }[] }
   assert.deepEqual(
     schedules.items.map((s) => [s.name, s.cron, s.job]),
     [['exports-cleanup', '17 * * * *', 'exports.cleanup']],
   )
-  const next = new Date(schedules.items[0]!.next)
+  const next = new Date(schedules.items[0]!.nextRunAt)
   assert.equal(next.getUTCMinutes(), 17)
   assert.ok(next.getTime() > Date.now() && next.getTime() <= Date.now() + 3_600_000)
 

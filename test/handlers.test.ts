@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { buffer } from 'node:stream/consumers'
 import { test } from 'node:test'
 import Papa from 'papaparse'
+import { MemoryJobStore } from '../adapters/memory/index.ts'
 import { RecipientLimit } from '../handlers/email/recipient-limit.ts'
+import { EmailSender } from '../handlers/email/sender.ts'
 import { EmailTemplates, midSentence } from '../handlers/email/templates.ts'
 import { activitiesKind, activityRow } from '../handlers/exports/activities.ts'
 import { csvExport } from '../handlers/exports/csv.ts'
@@ -144,17 +146,56 @@ test('email templates: the subject names what is ready, the heading reads as a s
   assert.match(home.body, /<h1>Conveyor<\/h1>/)
 })
 
-test('recipient limit: at most N emails per address in any sliding hour, case-insensitive', () => {
+test('recipient limit: at most N emails per address per hour, case-insensitive, shared by every worker over one store', async () => {
   const clock = new ManualClock()
-  const limit = new RecipientLimit(2, clock)
-  assert.equal(limit.take('Ada@example.com'), true)
+  const store = new MemoryJobStore({}, { clock })
+  const workerA = new RecipientLimit(2, clock, store)
+  const workerB = new RecipientLimit(2, clock, store)
+  assert.equal(await workerA.take('Ada@example.com'), true)
   clock.advance(30 * 60_000)
-  assert.equal(limit.take('ada@example.com'), true)
-  assert.equal(limit.take('ADA@example.com'), false)
-  assert.equal(limit.take('bob@example.com'), true)
+  assert.equal(await workerB.take('ada@example.com'), true, 'the second, on another worker')
+  assert.equal(await workerA.take('ADA@example.com'), false, 'the third, on either worker, is over')
+  assert.equal(await workerB.take('ada@example.com'), false)
+  assert.equal(await workerB.take('bob@example.com'), true)
   clock.advance(30 * 60_000)
-  assert.equal(limit.take('ada@example.com'), true, 'the first one left the window')
-  assert.equal(limit.take('ada@example.com'), false)
+  assert.equal(await workerA.take('ada@example.com'), true, 'a new hour')
+})
+
+test('recipient limit: an email that was not sent gives its slot back', async () => {
+  const clock = new ManualClock()
+  const store = new MemoryJobStore({}, { clock })
+  const limit = new RecipientLimit(1, clock, store)
+  for (let attempt = 0; attempt < 5; attempt++) {
+    assert.equal(await limit.take('ada@example.com'), true, `attempt ${attempt + 1} may send`)
+    await limit.giveBack('ada@example.com') // the send failed
+  }
+  assert.equal(await limit.take('ada@example.com'), true, 'five failures did not use up the hour')
+  assert.equal(await new RecipientLimit(1, clock, store).take('ada@example.com'), false)
+})
+
+test('email sender: a send the mailer refuses gives the slot back, so the retry and the next email still go', async () => {
+  const clock = new ManualClock()
+  const store = new MemoryJobStore({}, { clock })
+  let failures = 2
+  const sent: string[] = []
+  const mailer = {
+    async send(mail: { to: string }) {
+      if (failures-- > 0) throw new Error('unverified sender')
+      sent.push(mail.to)
+      return { messageId: String(sent.length) }
+    },
+  }
+  const sender = new EmailSender({
+    mailer: mailer as never,
+    templates: new EmailTemplates({ appUrl: 'http://localhost' }),
+    limit: new RecipientLimit(1, clock, store),
+  })
+  const welcome = () => sender.send('welcome', 'ada@example.com', { name: 'Ada' })
+  await assert.rejects(welcome, /unverified sender/)
+  await assert.rejects(welcome, /unverified sender/)
+  await welcome()
+  assert.deepEqual(sent, ['ada@example.com'])
+  await assert.rejects(welcome, /already received 1 emails in the last hour/)
 })
 
 test('email jobs: over the per-recipient limit the email is dead-lettered with the reason, not sent', async (t) => {

@@ -14,6 +14,7 @@ import type {
   TransitionResult,
 } from '../../src/store/job-store.ts'
 import {
+  applyPatch,
   compareNewestFirst,
   DEFAULT_RECORD_TTL_MS,
   DEFAULT_RESULT_MAX_BYTES,
@@ -227,9 +228,7 @@ export class MemoryJobStore implements JobStore {
   }
 
   #apply(stored: Stored, patch: Patch): void {
-    const record = stored.record as unknown as Record<string, unknown>
-    for (const field of patch.remove) delete record[field]
-    for (const [field, value] of Object.entries(patch.set)) if (value !== undefined) record[field] = value
+    applyPatch(stored.record, patch)
     stored.step = patch.step
   }
 

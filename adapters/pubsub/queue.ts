@@ -18,6 +18,7 @@ import {
   QueueUnavailableError,
 } from '../../src/errors.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
+import { countGrpcRequests } from '../../src/provider-requests.ts'
 import type {
   ConsumeOptions,
   Consumer,
@@ -69,6 +70,7 @@ export class PubSubQueue implements Queue, RawSender {
       new PubSub({
         ...(this.options.projectId ? { projectId: this.options.projectId } : {}),
         ...(this.options.apiEndpoint ? { apiEndpoint: this.options.apiEndpoint } : {}),
+        ...countGrpcRequests('pubsub'),
       })
     this.clock = runtime.clock ?? systemClock
     this.log = runtime.logger ?? createLogger({ name: 'conveyor-pubsub' })

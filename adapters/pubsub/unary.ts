@@ -1,5 +1,6 @@
 import { type PubSub, v1 } from '@google-cloud/pubsub'
 import type { google } from '@google-cloud/pubsub/build/protos/protos.js'
+import { countGrpcRequests } from '../../src/provider-requests.ts'
 
 export type ReceivedMessage = google.pubsub.v1.IReceivedMessage
 type CancellableCall = Promise<[google.pubsub.v1.IPullResponse]> & { cancel(): void }
@@ -79,11 +80,13 @@ export class UnaryCalls {
   }
 
   #subscriber(): Promise<v1.SubscriberClient> {
-    this.#subscriberClient ??= this.#client
-      .getClientConfig()
-      .then(
-        (config) => new v1.SubscriberClient(config as ConstructorParameters<typeof v1.SubscriberClient>[0]),
-      )
+    this.#subscriberClient ??= this.#client.getClientConfig().then(
+      (config) =>
+        new v1.SubscriberClient({
+          ...config,
+          ...countGrpcRequests('pubsub'),
+        } as ConstructorParameters<typeof v1.SubscriberClient>[0]),
+    )
     return this.#subscriberClient
   }
 

@@ -23,6 +23,7 @@ import {
   QueueClosedError,
 } from '../../src/errors.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
+import { countAwsRequests } from '../../src/provider-requests.ts'
 import type {
   ConsumeOptions,
   Consumer,
@@ -64,17 +65,19 @@ export class SqsQueue implements Queue, RawSender {
   constructor(options: Partial<SqsOptions> = {}, runtime: SqsRuntime = {}) {
     this.options = sqsOptions.parse('SQS queue options', options)
     this.#ownsClient = !runtime.client
-    this.client =
+    this.client = countAwsRequests(
       runtime.client ??
-      new SQSClient({
-        ...(this.options.region ? { region: this.options.region } : {}),
-        ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
-        // A stalled network fails fast: no call waits longer than its deadline (see deadline()).
-        requestHandler: {
-          connectionTimeout: this.options.requestTimeoutMs,
-          requestTimeout: this.options.waitTimeSeconds * 1000 + this.options.requestTimeoutMs,
-        },
-      })
+        new SQSClient({
+          ...(this.options.region ? { region: this.options.region } : {}),
+          ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
+          // A stalled network fails fast: no call waits longer than its deadline (see deadline()).
+          requestHandler: {
+            connectionTimeout: this.options.requestTimeoutMs,
+            requestTimeout: this.options.waitTimeSeconds * 1000 + this.options.requestTimeoutMs,
+          },
+        }),
+      'sqs',
+    )
     this.log = runtime.logger ?? createLogger({ name: 'conveyor-sqs' })
     this.#clock = runtime.clock ?? systemClock
     this.#resources = new SqsResources(this.client, this.options)

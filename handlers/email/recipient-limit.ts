@@ -1,38 +1,45 @@
+import { createHash } from 'node:crypto'
+import { MemoryJobStore } from '../../adapters/memory/job-store.ts'
 import { type Clock, systemClock } from '../../src/clock.ts'
+import type { JobStore } from '../../src/store/job-store.ts'
 
 const HOUR_MS = 3_600_000
 
 /**
- * At most `perHour` emails to one address in any sliding hour. Counts live in this process: with N
- * workers an address can get up to N × perHour (a shared counter would need a store with atomic
- * increments, which the embedded defaults do not have).
+ * At most `perHour` emails to one address per hour, counted in the job store every worker process
+ * shares (a windowed counter per address), so the limit holds across workers. The hour is the
+ * counter's fixed window, starting with the address's first email. An email that is not sent gives its
+ * slot back (`giveBack`), so failed attempts never use up an address's hour.
+ *
+ * Store keys carry a hash of the address, never the address. When the store cannot be reached, `take`
+ * rejects with StoreUnavailableError: the email job fails and is retried later, not sent unchecked.
  */
 export class RecipientLimit {
   readonly perHour: number
-  readonly #clock: Clock
-  readonly #sent = new Map<string, number[]>()
+  readonly #store: JobStore
 
-  constructor(perHour: number, clock: Clock = systemClock) {
+  /** `store`: the deployment's job store; default one private to this process (then the limit is per process). */
+  constructor(perHour: number, clock: Clock = systemClock, store?: JobStore) {
     this.perHour = perHour
-    this.#clock = clock
+    this.#store = store ?? new MemoryJobStore({}, { clock })
   }
 
-  /** Counts one email to `address` and returns true, or returns false when its hour is full. */
-  take(address: string): boolean {
-    const key = address.trim().toLowerCase()
-    const now = this.#clock.now()
-    const times = (this.#sent.get(key) ?? []).filter((t) => t > now - HOUR_MS)
-    if (times.length >= this.perHour) {
-      this.#sent.set(key, times)
-      return false
-    }
-    times.push(now)
-    this.#sent.set(key, times)
-    if (this.#sent.size > 10_000) this.#prune(now)
-    return true
+  /** Counts one email to `address` and resolves to true, or to false (counting nothing) when its hour is full. */
+  async take(address: string): Promise<boolean> {
+    const key = keyOf(address)
+    const total = await this.#store.add(key, 1, HOUR_MS)
+    if (total <= this.perHour) return true
+    await this.#store.add(key, -1, HOUR_MS)
+    return false
   }
 
-  #prune(now: number): void {
-    for (const [key, times] of this.#sent) if (times.at(-1)! <= now - HOUR_MS) this.#sent.delete(key)
+  /** Gives back a slot `take` counted for an email that was not sent. */
+  async giveBack(address: string): Promise<void> {
+    await this.#store.add(keyOf(address), -1, HOUR_MS)
   }
+}
+
+function keyOf(address: string): string {
+  const hash = createHash('sha256').update(address.trim().toLowerCase()).digest('base64url')
+  return `mail-recipient:${hash.slice(0, 32)}`
 }

@@ -16,6 +16,7 @@ export class EmailSender {
   }
 
   /**
+   * Counts the email against `to`'s hourly limit (given back if the send fails).
    * Throws NonRetryableError when `to` has had its hourly share: the job is dead-lettered with that
    * reason (and can be redriven), rather than retried into the same wall or dropped unseen.
    */
@@ -26,11 +27,17 @@ export class EmailSender {
     signal?: AbortSignal,
   ): Promise<SentMail> {
     const rendered = this.templates.render(name, data)
-    if (!this.#limit.take(to)) {
+    if (!(await this.#limit.take(to))) {
       throw new NonRetryableError(
         `recipient ${to} has already received ${this.#limit.perHour} email${this.#limit.perHour === 1 ? '' : 's'} in the last hour (MAIL_PER_RECIPIENT_PER_HOUR)`,
       )
     }
-    return this.mailer.send({ to, ...rendered }, signal)
+    try {
+      return await this.mailer.send({ to, ...rendered }, signal)
+    } catch (err) {
+      // Not sent: the address keeps its slot for the retry (or the next email).
+      await this.#limit.giveBack(to).catch(() => undefined)
+      throw err
+    }
   }
 }

@@ -29,7 +29,10 @@ export function exportBuildJob(exports: ExportService, producer: Producer) {
     backoff: { baseMs: 5_000, maxMs: 60_000 },
     async handle({ owner, exportId }, ctx) {
       let record = await exports.records.get(owner, exportId)
-      if (!record) return ctx.log.info('export was deleted before it was built')
+      if (!record) {
+        await exports.release({ owner, id: exportId }) // deleting it gave the slot back; make sure
+        return ctx.log.info('export was deleted before it was built')
+      }
       // A failed export is final, unless its job starts afresh (attempt 1): an operator redrove it.
       if (record.status === 'failed' && ctx.attempt > 1) return
       if (record.status !== 'completed') {
@@ -42,6 +45,7 @@ export function exportBuildJob(exports: ExportService, producer: Producer) {
           // Deleted while it ran: drop the file rather than bring the record back.
           if (!(await exports.records.get(owner, exportId))) {
             await exports.store.delete(fileKey(record))
+            await exports.release(record)
             return ctx.log.info('export was deleted while it was built; file removed')
           }
           const completedAt = new Date(exports.clock.now())
@@ -52,6 +56,7 @@ export function exportBuildJob(exports: ExportService, producer: Producer) {
             expiresAt: new Date(completedAt.getTime() + exports.ttlMs).toISOString(),
             ...built,
           })
+          await exports.release(record)
           ctx.log.info({ rows: built.rows, bytes: built.bytes, format: record.format }, 'export completed')
         } catch (err) {
           const final = err instanceof NonRetryableError || ctx.attempt >= ctx.maxAttempts
@@ -124,6 +129,7 @@ async function fail(exports: ExportService, record: ExportRecord, err: unknown):
     // A failed export's record goes with the cleanup job too.
     expiresAt: new Date(failedAt + exports.ttlMs).toISOString(),
   })
+  await exports.release(record)
 }
 
 /**

@@ -26,6 +26,8 @@ export interface ExportRecord {
   notifyEmail?: string
   /** The "export ready" email has been enqueued. */
   notified?: boolean
+  /** Which of the owner's active-export slots it holds while queued or running (see ExportSlots). */
+  slot?: number
 }
 
 /**

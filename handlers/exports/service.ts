@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream'
 import { type Clock, systemClock } from '../../src/clock.ts'
 import { InvalidPayloadError, LimitExceededError } from '../../src/errors.ts'
-import { idTime, newId } from '../../src/ids.ts'
+import { newId } from '../../src/ids.ts'
 import type { Producer } from '../../src/producer.ts'
-import { Serializer } from '../../src/serializer.ts'
 import { ObjectNotFoundError, type ObjectStore } from '../../src/storage/object-store.ts'
+import type { JobStore } from '../../src/store/job-store.ts'
 import type { ExportKinds } from './kind.ts'
 import type { DownloadLinks } from './links.ts'
 import type { PdfBrand } from './pdf.ts'
@@ -16,6 +16,7 @@ import {
   fileKey,
   fileName,
 } from './records.ts'
+import { ExportSlots } from './slots.ts'
 
 export const CONTENT_TYPES: Record<ExportFormat, string> = {
   csv: 'text/csv; charset=utf-8',
@@ -70,6 +71,11 @@ export interface ExportServiceOptions {
   maxActivePerUser: number
   /** Name and logo atop PDF reports. Default: none. */
   brand?: PdfBrand
+  /**
+   * Where the per-user cap's slots are claimed: the job store every API and worker process shares.
+   * Default: a store private to this process (the cap then holds per process only).
+   */
+  claims?: JobStore
   clock?: Clock
 }
 
@@ -91,9 +97,7 @@ export class ExportService {
   readonly brand: PdfBrand | undefined
   readonly clock: Clock
   readonly #producer: Producer
-  readonly #maxActive: number
-  /** One request at a time per owner in this process, so two concurrent requests cannot both pass the cap. */
-  readonly #perOwner = new Serializer()
+  readonly #slots: ExportSlots
 
   constructor(options: ExportServiceOptions) {
     this.store = options.store
@@ -105,7 +109,17 @@ export class ExportService {
     this.brand = options.brand
     this.clock = options.clock ?? systemClock
     this.#producer = options.producer
-    this.#maxActive = options.maxActivePerUser
+    this.#slots = new ExportSlots({
+      max: options.maxActivePerUser,
+      // Past a day the cleanup job fails a stuck export anyway; the hour is its margin.
+      ttlMs: STALE_AFTER_MS + 3_600_000,
+      isActive: async (owner, id) => {
+        const record = await this.records.get(owner, id)
+        return record !== undefined && (record.status === 'queued' || record.status === 'running')
+      },
+      clock: this.clock,
+      ...(options.claims ? { store: options.claims } : {}),
+    })
   }
 
   /**
@@ -126,34 +140,41 @@ export class ExportService {
     if (request.format === 'pdf' && rows !== undefined && rows > this.pdfMaxRows) {
       throw new InvalidPayloadError('export', [this.pdfTooLarge(rows)])
     }
-    return this.#perOwner.run(owner, async () => {
-      const active = await this.#activeCount(owner)
-      if (active >= this.#maxActive) {
-        throw new LimitExceededError(
-          `you already have ${active} exports queued or running (at most ${this.#maxActive}); wait for one to finish`,
-        )
-      }
-      const now = new Date(this.clock.now()).toISOString()
-      const record: ExportRecord = {
-        id: newId(),
-        owner,
-        kind: kind.name,
-        format: request.format,
-        params,
-        status: 'queued',
-        createdAt: now,
-        updatedAt: now,
-        ...(notifyEmail ? { notifyEmail } : {}),
-      }
+    const id = newId()
+    const slot = await this.#slots.take(owner, id)
+    if (slot === undefined) {
+      throw new LimitExceededError(
+        `you already have ${this.#slots.max} exports queued or running (at most ${this.#slots.max}); wait for one to finish`,
+      )
+    }
+    const now = new Date(this.clock.now()).toISOString()
+    const record: ExportRecord = {
+      id,
+      owner,
+      kind: kind.name,
+      format: request.format,
+      params,
+      status: 'queued',
+      createdAt: now,
+      updatedAt: now,
+      slot,
+      ...(notifyEmail ? { notifyEmail } : {}),
+    }
+    try {
       await this.records.put(record)
-      try {
-        await this.#producer.enqueue('exports.build', { owner, exportId: record.id })
-      } catch (err) {
-        await this.records.delete(record) // nothing will build it: do not leave a record stuck in `queued`
-        throw err
-      }
-      return record
-    })
+      await this.#producer.enqueue('exports.build', { owner, exportId: record.id })
+    } catch (err) {
+      // Nothing will build it: do not leave a record stuck in `queued`, nor hold its slot.
+      await this.records.delete(record).catch(() => undefined)
+      await this.release(record)
+      throw err
+    }
+    return record
+  }
+
+  /** Gives the export's slot back: it completed, failed for good, or was deleted. Idempotent. */
+  async release(record: Pick<ExportRecord, 'owner' | 'id' | 'slot'>): Promise<void> {
+    await this.#slots.give(record.owner, record.id, record.slot)
   }
 
   /** The message for a PDF over the cap. */
@@ -205,6 +226,7 @@ export class ExportService {
     const record = await this.records.get(owner, id)
     if (!record) return false
     await this.records.delete(record)
+    await this.release(record)
     return true
   }
 
@@ -227,13 +249,5 @@ export class ExportService {
       if (err instanceof ObjectNotFoundError) return { status: 'not_found' }
       throw err
     }
-  }
-
-  async #activeCount(owner: string): Promise<number> {
-    // Only exports from the last STALE_AFTER_MS can still be under way (the cleanup job fails older ones).
-    const since = this.clock.now() - STALE_AFTER_MS
-    const recent = (await this.records.ids(owner)).filter((id) => idTime(id) >= since)
-    const records = await this.records.many(owner, recent)
-    return records.filter((r) => r.status === 'queued' || r.status === 'running').length
   }
 }

@@ -21,6 +21,7 @@ import { healthRoutes } from './routes/health.ts'
 import { jobRoutes } from './routes/jobs.ts'
 import { linkRoutes } from './routes/links.ts'
 import { type ConveyorServices, servicesPlugin } from './services.ts'
+import { tracingPlugin } from './tracing.ts'
 
 const DASHBOARD = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8')
 const HOME = readFileSync(new URL('./home.html', import.meta.url), 'utf8')
@@ -81,6 +82,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new QuietPolls(),
   }).withTypeProvider<TypeBoxTypeProvider>()
   installErrorHandler(app)
+  await app.register(tracingPlugin)
   // The API speaks JSON only: any other body is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain')
   await app.register(servicesPlugin, { services: options.services })

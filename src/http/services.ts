@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.ts'
 import type { Producer } from '../producer.ts'
 import type { Queue } from '../queue.ts'
 import type { JobRegistry } from '../registry.ts'
-import type { Schedule } from '../scheduler.ts'
+import type { Scheduler } from '../scheduler.ts'
 
 /** What routes need from the rest of Conveyor; reached as `app.conveyor`. */
 export interface ConveyorServices {
@@ -25,10 +25,13 @@ export interface ConveyorServices {
   ledger?: JobLedger
   /** The export workflow; without it the /v1/exports and /v1/activities routes are not registered. */
   exports?: ExportService
-  /** The worker's cron schedules, listed with their next run on the dashboard. Default none. */
-  schedules?: readonly Schedule[]
   /** The development outbox, served at /dev/outbox; leave it out in production. */
   outbox?: OutboxMailer
+  /**
+   * The deployment's schedules, for GET /v1/admin/schedules and POST /v1/admin/schedules/:name/run (an
+   * API process holds one without starting it: the worker processes fire the ticks).
+   */
+  scheduler?: Scheduler
 }
 
 declare module 'fastify' {

@@ -1,7 +1,6 @@
 import { MemoryJobStore } from '../../adapters/memory/job-store.ts'
 import type { Config } from '../../config/schema.ts'
 import type { Clock } from '../clock.ts'
-import { ConfigError } from '../errors.ts'
 import type { JobStore } from './job-store.ts'
 
 export interface JobStoreRuntime {
@@ -35,7 +34,18 @@ export async function createJobStore(config: Config, runtime: JobStoreRuntime = 
         runtime,
       )
     }
-    case 'firestore':
-      throw new ConfigError('configuration', ['JOB_STORE=firestore is not available yet'])
+    case 'firestore': {
+      const { FirestoreJobStore } = await import('../../adapters/firestore/index.ts')
+      const projectId = settings.firestoreProjectId ?? config.pubsub.projectId
+      return new FirestoreJobStore(
+        {
+          ...common,
+          collectionPrefix: settings.collectionPrefix,
+          requestTimeoutMs: settings.requestTimeoutMs,
+          ...(projectId ? { projectId } : {}),
+        },
+        runtime,
+      )
+    }
   }
 }

@@ -129,6 +129,14 @@ export function transitionPatch(to: Transition, now: number, ttlMs: number): Pat
   }
 }
 
+/** Applies a patch to a record in place (the memory store's write; remote stores' view of their own write). */
+export function applyPatch(record: JobRecord, patch: Patch): JobRecord {
+  const fields = record as unknown as Record<string, unknown>
+  for (const field of patch.remove) delete fields[field]
+  for (const [field, value] of Object.entries(patch.set)) if (value !== undefined) fields[field] = value
+  return record
+}
+
 /** What `reopen` writes: a new run, back to `queued`. */
 export function reopenPatch(now: number, ttlMs: number): Patch {
   return {

@@ -25,7 +25,10 @@ runJobStoreConformance({
     await dynalite?.stop()
   },
   createStore: async ({ clock, ...options } = {}) =>
-    new DynamoJobStore({ table, endpoint: dynalite!.endpoint, ...options }, clock ? { clock } : {}),
+    new DynamoJobStore(
+      { table, endpoint: dynalite!.endpoint, requestTimeoutMs: 15_000, ...options },
+      clock ? { clock } : {},
+    ),
   createUnreachableStore: async (kind) => {
     if (kind === 'closed') {
       const port = await freePort()

@@ -440,10 +440,16 @@ export function runJobStoreConformance(h: JobStoreHarness): void {
 
   test(name('100 concurrent claims of one key: exactly one wins, every loser sees its value'), async () => {
     const clock = clockNow()
-    const stores = [await open({ clock }), await open({ clock })]
+    // Four processes' worth of store instances, so the race is on the backend, not only inside one.
+    const stores = [
+      await open({ clock }),
+      await open({ clock }),
+      await open({ clock }),
+      await open({ clock }),
+    ]
     const key = unique('claim')
     const results = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => stores[i % 2]!.claim(key, `caller-${i}`, 60_000)),
+      Array.from({ length: 100 }, (_, i) => stores[i % stores.length]!.claim(key, `caller-${i}`, 60_000)),
     )
     const winners = results.flatMap((r, i) => (r.won ? [`caller-${i}`] : []))
     assert.equal(winners.length, 1)
@@ -500,8 +506,9 @@ export function runJobStoreConformance(h: JobStoreHarness): void {
       name(`an unreachable store (${kind}) rejects every call with StoreUnavailableError, nothing hangs`),
       async () => {
         const { store, stop } = await h.createUnreachableStore(kind)
-        cleanups.push(stop)
+        // Cleanups run last-in first-out: the backend comes back, then the store closes.
         cleanups.push(() => store.close())
+        cleanups.push(stop)
         const job = newJob()
         const calls: [string, () => Promise<unknown>][] = [
           ['ping', () => store.ping()],

@@ -16,6 +16,7 @@ import { Metrics } from '../../src/metrics.ts'
 import { Producer } from '../../src/producer.ts'
 import type { Queue } from '../../src/queue.ts'
 import { JobRegistry } from '../../src/registry.ts'
+import { Scheduler } from '../../src/scheduler.ts'
 import { FsObjectStore } from '../../src/storage/fs-store.ts'
 import type { ObjectStore } from '../../src/storage/object-store.ts'
 import type { JobStore } from '../../src/store/job-store.ts'
@@ -111,7 +112,11 @@ export class TestStack {
         metrics,
         readinessQueue: 'default',
         exports: this.handlers.exports,
-        schedules: this.handlers.schedules,
+        scheduler: new Scheduler({
+          producer: this.producer,
+          logger: testLogger,
+          schedules: this.handlers.schedules,
+        }),
         ...ledger,
         ...(this.outbox ? { outbox: this.outbox } : {}),
       },

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net'
-import { createServer, type Socket } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { useLocalAwsEnvironment } from './emulators.ts'
 
 export interface Dynalite {
@@ -45,6 +45,69 @@ export async function startStalledServer(): Promise<{ port: number; host: string
   return {
     port,
     host: `127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/**
+ * A TCP proxy to `targetPort` that can stall: `stall()` stops moving bytes either way on every
+ * connection (and holds new ones), as a hung backend or middlebox would, without closing anything;
+ * `resume()` lets the bytes flow again, so a client library that keeps retrying underneath can finish.
+ */
+export async function startStallingProxy(
+  targetPort: number,
+): Promise<{ host: string; stall(): void; resume(): void; stop(): Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const pairs: [Socket, Socket][] = []
+  const held: Socket[] = []
+  let stalled = false
+  const track = (socket: Socket) => {
+    sockets.add(socket)
+    socket.on('error', () => undefined)
+    socket.on('close', () => sockets.delete(socket))
+  }
+  const join = ([client, upstream]: [Socket, Socket]) => {
+    client.pipe(upstream)
+    upstream.pipe(client)
+  }
+  const forward = (client: Socket) => {
+    const upstream = connect({ host: '127.0.0.1', port: targetPort })
+    track(upstream)
+    upstream.on('close', () => client.destroy())
+    client.on('close', () => upstream.destroy())
+    const pair: [Socket, Socket] = [client, upstream]
+    pairs.push(pair)
+    join(pair)
+  }
+  const server = createServer((client) => {
+    track(client)
+    if (stalled) {
+      client.pause()
+      held.push(client)
+    } else forward(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  const port = (server.address() as AddressInfo).port
+  return {
+    host: `127.0.0.1:${port}`,
+    stall() {
+      stalled = true
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        client.pause()
+        upstream.pause()
+      }
+    },
+    resume() {
+      stalled = false
+      for (const pair of pairs) if (!pair[0].destroyed) join(pair)
+      for (const client of held.splice(0)) if (!client.destroyed) forward(client)
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy()

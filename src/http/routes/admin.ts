@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { deadLetters, overview, redrive } from '../../admin.ts'
-import { nextRuns } from '../../scheduler.ts'
 import { ErrorBody, sendError } from '../errors.ts'
 
 const QueueName = Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,70}$' }) })
@@ -121,26 +120,45 @@ export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async () => ({ scope: 'process' as const, minutes: app.conveyor.metrics.throughput.lastMinutes() }),
   )
 
+  const ScheduleItem = Type.Object({
+    name: Type.String(),
+    cron: Type.String(),
+    job: Type.String(),
+    overlap: Type.Union([Type.Literal('skip'), Type.Literal('allow')]),
+    catchUp: Type.Union([Type.Literal('none'), Type.Literal('latest')]),
+    nextRunAt: Type.Union([Type.String(), Type.Null()]),
+  })
   app.get(
     '/admin/schedules',
     {
       schema: {
-        summary: 'The cron schedules the worker runs, with their next run (UTC), soonest first',
+        summary:
+          'The cron schedules (UTC) with their overlap and catch-up policies and next run, soonest first',
+        response: { 200: Type.Object({ items: Type.Array(ScheduleItem) }), ...errors },
+      },
+    },
+    async () => ({ items: app.conveyor.scheduler?.list() ?? [] }),
+  )
+  app.post(
+    '/admin/schedules/:name/run',
+    {
+      schema: {
+        summary: 'Run a schedule now: enqueue its job once, whatever its cron and overlap policy',
+        params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }),
         response: {
-          200: Type.Object({
-            items: Type.Array(
-              Type.Object({
-                name: Type.String(),
-                cron: Type.String(),
-                job: Type.String(),
-                next: Type.Union([Type.String(), Type.Null()]),
-              }),
-            ),
-          }),
+          202: Type.Object({ id: Type.String(), schedule: Type.String(), statusUrl: Type.String() }),
           ...errors,
         },
       },
     },
-    async () => ({ items: nextRuns(app.conveyor.schedules ?? []) }),
+    async (request, reply) => {
+      const { name } = request.params
+      const id = await app.conveyor.scheduler?.run(name)
+      if (!id) return sendError(reply, 404, `no schedule ${name}`)
+      return reply
+        .code(202)
+        .header('location', `/v1/jobs/${id}`)
+        .send({ id, schedule: name, statusUrl: `/v1/jobs/${id}` })
+    },
   )
 }
