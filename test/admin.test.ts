@@ -83,11 +83,12 @@ test('admin API and dashboard: queue depths and dead letters for admins only, re
   const schedules = (
     await stack.app.inject({ method: 'GET', url: '/v1/admin/schedules', headers: adminAuth })
   ).json() as { items: { name: string; cron: string; job: string; nextRunAt: string }[] }
-  assert.deepEqual(
-    schedules.items.map((s) => [s.name, s.cron, s.job]),
-    [['exports-cleanup', '17 * * * *', 'exports.cleanup']],
-  )
-  const next = new Date(schedules.items[0]!.nextRunAt)
+  assert.deepEqual(schedules.items.map((s) => [s.name, s.cron, s.job]).sort(), [
+    ['exports-cleanup', '17 * * * *', 'exports.cleanup'],
+    ['weekly-summary', '0 9 * * 0', 'email.weekly-summary-fanout'],
+  ])
+  const cleanup = schedules.items.find((s) => s.name === 'exports-cleanup')!
+  const next = new Date(cleanup.nextRunAt)
   assert.equal(next.getUTCMinutes(), 17)
   assert.ok(next.getTime() > Date.now() && next.getTime() <= Date.now() + 3_600_000)
 

@@ -63,7 +63,7 @@ test('dashboard: sign in, see queue counts, dead letters with the reason once an
   assert.match(await cellText(page, '[data-series="deadLettered"]'), /dead-lettered 2$/)
   assert.ok((await page.locator('#throughput svg rect').count()) >= 2, 'bars for this minute')
   // Schedules with their next run.
-  const schedule = await cellText(page, '#schedules tbody tr')
+  const schedule = await cellText(page, '#schedules tbody tr:has-text("exports-cleanup")')
   assert.match(
     schedule,
     /exports-cleanup\s+17 \* \* \* \*\s+exports\.cleanup\s+\d{4}-\d\d-\d\d \d\d:17:00 UTC \(in /,

@@ -195,7 +195,7 @@ test('email sender: a send the mailer refuses gives the slot back, so the retry 
   await assert.rejects(welcome, /unverified sender/)
   await welcome()
   assert.deepEqual(sent, ['ada@example.com'])
-  await assert.rejects(welcome, /already received 1 emails in the last hour/)
+  await assert.rejects(welcome, /already received 1 email in the last hour/)
 })
 
 test('email jobs: over the per-recipient limit the email is dead-lettered with the reason, not sent', async (t) => {

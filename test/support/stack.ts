@@ -84,7 +84,10 @@ export class TestStack {
     const metrics = new Metrics()
     const registry = new JobRegistry()
     if (options.jobStore) {
-      const store = options.jobStore === true ? new MemoryJobStore() : options.jobStore
+      const store =
+        options.jobStore === true
+          ? new MemoryJobStore({}, options.clock ? { clock: options.clock } : {})
+          : options.jobStore
       this.ledger = new JobLedger({ store, logger: testLogger, metrics })
     }
     const ledger = this.ledger ? { ledger: this.ledger } : {}
