@@ -55,7 +55,7 @@ const FAILED_PRECONDITION = 9
 /** Compare-and-set loops (claims, counters) give up after this many lost races in a row. */
 const CAS_ATTEMPTS = 20
 /** How long close() waits for calls that outlived their deadline before it leaves them behind. */
-const CLOSE_GRACE_MS = 5_000
+const CLOSE_GRACE_MS = 15_000
 /** Transactions retry on contention (100 callers on one counter queue up behind each other). */
 const TRANSACTION_ATTEMPTS = 50
 
