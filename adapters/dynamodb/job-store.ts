@@ -1,8 +1,6 @@
 import {
-  type AttributeValue,
   DeleteItemCommand,
   DynamoDBClient,
-  GetItemCommand,
   PutItemCommand,
   QueryCommand,
   ScanCommand,
@@ -42,7 +40,7 @@ import {
   transitionPatch,
 } from '../../src/store/records.ts'
 import { Expr } from './expressions.ts'
-import { ConditionFailed, fromItem, type Item, jobKey, jobKeyValues, type Key, toItem } from './items.ts'
+import { fromItem, type Item, jobKey, jobKeyValues, type Key, toItem } from './items.ts'
 import { type DynamoJobStoreOptions, type DynamoJobStoreRuntime, dynamoJobStoreOptions } from './options.ts'
 import { JobTable } from './table.ts'
 
