@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import { deadlines } from '../../adapters/firestore/calls.ts'
 import { FirestoreJobStore } from '../../adapters/firestore/index.ts'
-import { deadlines } from '../../adapters/firestore/job-store.ts'
 import { startOutageProxy } from '../support/emulators.ts'
 import {
   type FirestoreEmulator,
@@ -76,7 +76,7 @@ if (!skip) {
       proxies.push(proxy)
       const store = await unreachable(proxy.host, true)
       proxy.stall()
-      return { store, stop: async () => proxy.resume() }
+      return { store, stop: async () => proxy.reset() }
     },
   })
 }
