@@ -46,7 +46,13 @@ async function unreachable(host: string, connectFirst = false): Promise<Firestor
 if (!skip) {
   runJobStoreConformance({
     name: 'firestore',
-    capabilities: { orderedListWithoutOwner: true, expiryGranularityMs: 0, shortPages: false, remote: true },
+    capabilities: {
+      orderedListWithoutOwner: true,
+      expiryGranularityMs: 0,
+      shortPages: false,
+      readsPerTransition: 1,
+      remote: true,
+    },
     setup: async () => {
       emulator = await startFirestoreEmulator()
     },
