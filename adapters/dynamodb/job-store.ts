@@ -1,8 +1,6 @@
 import {
-  type AttributeValue,
   DeleteItemCommand,
   DynamoDBClient,
-  GetItemCommand,
   PutItemCommand,
   QueryCommand,
   ScanCommand,
@@ -42,10 +40,9 @@ import {
   transitionPatch,
 } from '../../src/store/records.ts'
 import { Expr } from './expressions.ts'
+import { fromItem, type Item, jobKey, jobKeyValues, type Key, toItem } from './items.ts'
 import { type DynamoJobStoreOptions, type DynamoJobStoreRuntime, dynamoJobStoreOptions } from './options.ts'
-
-type Item = Record<string, unknown>
-type Key = Record<string, AttributeValue>
+import { JobTable } from './table.ts'
 
 const RETRIES = 8
 
@@ -61,17 +58,16 @@ export class DynamoJobStore implements JobStore {
   readonly driver = 'dynamodb'
   readonly requests = new RequestCounts()
   readonly options: DynamoJobStoreOptions
-  readonly #client: DynamoDBClient
+  readonly #table: JobTable
   readonly #ownsClient: boolean
   readonly #clock: Clock
-  #closed = false
 
   constructor(options: Partial<DynamoJobStoreOptions> = {}, runtime: DynamoJobStoreRuntime = {}) {
     this.options = dynamoJobStoreOptions.parse('DynamoDB job store options', options)
     const o = this.options
     this.#clock = runtime.clock ?? systemClock
     this.#ownsClient = !runtime.client
-    this.#client =
+    const client =
       runtime.client ??
       new DynamoDBClient({
         ...(o.region ? { region: o.region } : {}),
@@ -79,6 +75,7 @@ export class DynamoJobStore implements JobStore {
         maxAttempts: 2,
         requestHandler: { connectionTimeout: o.requestTimeoutMs, requestTimeout: o.requestTimeoutMs },
       })
+    this.#table = new JobTable(client, o.table, o.requestTimeoutMs, this.#clock, this.requests)
   }
 
   async create(job: NewJobRecord): Promise<boolean> {
@@ -86,8 +83,8 @@ export class DynamoJobStore implements JobStore {
     const e = new Expr()
     const cond = `attribute_not_exists(${e.name('pk')}) OR ${this.#expired(e)}`
     const item = { ...jobKeyValues(job.id), ...toItem(record), step: 0 }
-    const failed = await this.#write('PutItem', (signal) =>
-      this.#client.send(
+    const failed = await this.#table.write('PutItem', (signal) =>
+      this.#table.client.send(
         new PutItemCommand({
           TableName: this.options.table,
           Item: marshall(item, { removeUndefinedValues: true }),
@@ -101,7 +98,7 @@ export class DynamoJobStore implements JobStore {
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
-    const item = await this.#getItem(jobKey(id))
+    const item = await this.#table.getItem(jobKey(id))
     return item && fromItem(item)
   }
 
@@ -195,8 +192,8 @@ export class DynamoJobStore implements JobStore {
       for (const field of ['status', 'type', 'queue'] as const)
         if (query[field] !== undefined) filters.push(`${e.name(field)} = ${e.value(query[field])}`)
       const page = query.owner
-        ? await this.#read('Query', (signal) =>
-            this.#client.send(
+        ? await this.#table.read('Query', (signal) =>
+            this.#table.client.send(
               new QueryCommand({
                 TableName: this.options.table,
                 IndexName: 'byOwner',
@@ -210,8 +207,8 @@ export class DynamoJobStore implements JobStore {
               { abortSignal: signal },
             ),
           )
-        : await this.#read('Scan', (signal) =>
-            this.#client.send(
+        : await this.#table.read('Scan', (signal) =>
+            this.#table.client.send(
               new ScanCommand({
                 TableName: this.options.table,
                 FilterExpression: [`begins_with(${e.name('pk')}, ${e.value('job#')})`, ...filters].join(
@@ -240,8 +237,8 @@ export class DynamoJobStore implements JobStore {
     let startKey: Key | undefined
     do {
       const e = new Expr()
-      const page = await this.#read('Scan', (signal) =>
-        this.#client.send(
+      const page = await this.#table.read('Scan', (signal) =>
+        this.#table.client.send(
           new ScanCommand({
             TableName: this.options.table,
             ProjectionExpression: `${e.name('queue')}, ${e.name('status')}`,
@@ -267,8 +264,8 @@ export class DynamoJobStore implements JobStore {
       const e = new Expr()
       const until = now + ttlMs
       const item = { pk: `claim#${key}`, sk: 'claim', value, until, expiresAt: Math.ceil(until / 1000) }
-      const failed = await this.#write('PutItem', (signal) =>
-        this.#client.send(
+      const failed = await this.#table.write('PutItem', (signal) =>
+        this.#table.client.send(
           new PutItemCommand({
             TableName: this.options.table,
             Item: marshall(item),
@@ -281,7 +278,7 @@ export class DynamoJobStore implements JobStore {
       )
       if (!failed) return { won: true }
       const held =
-        failed.Item ?? (await this.#getItem({ pk: { S: `claim#${key}` }, sk: { S: 'claim' } }, true))
+        failed.Item ?? (await this.#table.getItem({ pk: { S: `claim#${key}` }, sk: { S: 'claim' } }, true))
       if (held && (held.until as number) > now) return { won: false, value: held.value as string }
       // Released or expired between our write and our read: try again.
     }
@@ -292,8 +289,8 @@ export class DynamoJobStore implements JobStore {
     const e = new Expr()
     const conds = [`attribute_exists(${e.name('pk')})`, `${e.name('until')} > ${e.value(this.#clock.now())}`]
     if (value !== undefined) conds.push(`${e.name('value')} = ${e.value(value)}`)
-    const failed = await this.#write('DeleteItem', (signal) =>
-      this.#client.send(
+    const failed = await this.#table.write('DeleteItem', (signal) =>
+      this.#table.client.send(
         new DeleteItemCommand({
           TableName: this.options.table,
           Key: { pk: { S: `claim#${key}` }, sk: { S: 'claim' } },
@@ -313,8 +310,8 @@ export class DynamoJobStore implements JobStore {
       // The common case: the window is open; add to it.
       const e = new Expr()
       let total: number | undefined
-      const added = await this.#write('UpdateItem', async (signal) => {
-        const out = await this.#client.send(
+      const added = await this.#table.write('UpdateItem', async (signal) => {
+        const out = await this.#table.client.send(
           new UpdateItemCommand({
             TableName: this.options.table,
             Key,
@@ -331,8 +328,8 @@ export class DynamoJobStore implements JobStore {
       // No counter, or its window ended: start a new window (exactly one concurrent caller does).
       const r = new Expr()
       const until = now + windowMs
-      const started = await this.#write('UpdateItem', (signal) =>
-        this.#client.send(
+      const started = await this.#table.write('UpdateItem', (signal) =>
+        this.#table.client.send(
           new UpdateItemCommand({
             TableName: this.options.table,
             Key,
@@ -349,13 +346,13 @@ export class DynamoJobStore implements JobStore {
   }
 
   async ping(): Promise<void> {
-    await this.#getItem({ pk: { S: 'ping' }, sk: { S: 'ping' } })
+    await this.#table.getItem({ pk: { S: 'ping' }, sk: { S: 'ping' } })
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    if (this.#ownsClient) this.#client.destroy()
+    if (this.#table.closed) return
+    this.#table.closed = true
+    if (this.#ownsClient) this.#table.client.destroy()
   }
 
   /** `#expiresAt <= now` (in the TTL attribute's seconds). */
@@ -402,8 +399,8 @@ export class DynamoJobStore implements JobStore {
     if (run !== undefined) conds.push(`${e.name('run')} = ${e.value(run)}`)
     if (opts.refuseIfCancelRequested) conds.push(`attribute_not_exists(${e.name('cancelRequested')})`)
     let record: JobRecord | undefined
-    const failed = await this.#write('UpdateItem', async (signal) => {
-      const out = await this.#client.send(
+    const failed = await this.#table.write('UpdateItem', async (signal) => {
+      const out = await this.#table.client.send(
         new UpdateItemCommand({
           TableName: this.options.table,
           Key: jobKey(id),
@@ -420,104 +417,15 @@ export class DynamoJobStore implements JobStore {
     if (!failed) return record ? { applied: true, record } : { applied: true }
     if (opts.skipRead) return { applied: false }
     const item =
-      failed.Item && this.#live(failed.Item)
+      failed.Item && this.#table.live(failed.Item)
         ? failed.Item
         : failed.Item
           ? undefined
-          : await this.#getItem(jobKey(id))
+          : await this.#table.getItem(jobKey(id))
     if (!item) return { applied: false }
     return {
       applied: false,
       current: { record: fromItem(item), step: item.step as number, run: item.run as number },
     }
   }
-
-  /** A consistent read of one item, absent when missing or expired. */
-  async #getItem(Key: Key, raw = false): Promise<Item | undefined> {
-    const out = await this.#read('GetItem', (signal) =>
-      this.#client.send(new GetItemCommand({ TableName: this.options.table, Key, ConsistentRead: true }), {
-        abortSignal: signal,
-      }),
-    )
-    if (!out.Item) return undefined
-    const item = unmarshall(out.Item)
-    return raw || this.#live(item) ? item : undefined
-  }
-
-  #live(item: Item): boolean {
-    return typeof item.expiresAt !== 'number' || item.expiresAt * 1000 > this.#clock.now()
-  }
-
-  #read<T>(operation: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    this.requests.count(operation, 'read')
-    return this.#call(operation, call)
-  }
-
-  /**
-   * A conditional write: resolves undefined when it applied, or the refusal (with the stored item when
-   * the backend returned it) when its condition failed.
-   */
-  async #write(
-    operation: string,
-    call: (signal: AbortSignal) => Promise<unknown>,
-  ): Promise<{ Item?: Item } | undefined> {
-    this.requests.count(operation, 'write')
-    try {
-      await this.#call(operation, call)
-      return undefined
-    } catch (err) {
-      if (!(err instanceof ConditionFailed)) throw err
-      return err.item ? { Item: err.item } : {}
-    }
-  }
-
-  async #call<T>(operation: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.#closed) throw new StoreUnavailableError('the DynamoDB job store is closed')
-    try {
-      return await call(AbortSignal.timeout(this.options.requestTimeoutMs))
-    } catch (err) {
-      const e = err as { name?: string; message?: string; Item?: Record<string, AttributeValue> }
-      if (e.name === 'ConditionalCheckFailedException')
-        throw new ConditionFailed(e.Item && unmarshall(e.Item))
-      throw new StoreUnavailableError(
-        `DynamoDB ${operation} on ${this.options.table} failed: ${e.message ?? e.name}`,
-        {
-          cause: err,
-        },
-      )
-    }
-  }
-}
-
-class ConditionFailed extends Error {
-  readonly item: Item | undefined
-  constructor(item: Item | undefined) {
-    super('conditional check failed')
-    this.item = item
-  }
-}
-
-function jobKeyValues(id: string) {
-  return { pk: `job#${id}`, sk: 'job' }
-}
-
-function jobKey(id: string): Key {
-  return { pk: { S: `job#${id}` }, sk: { S: 'job' } }
-}
-
-/** A record as stored: the result as JSON text, the expiry in epoch seconds for the TTL. */
-function toItem(record: JobRecord): Item {
-  const { result, expiresAt, ...rest } = record
-  return {
-    ...rest,
-    expiresAt: Math.ceil(expiresAt / 1000),
-    ...(result === undefined ? {} : { resultJson: JSON.stringify(result) }),
-  }
-}
-
-function fromItem(item: Item): JobRecord {
-  const { pk: _pk, sk: _sk, step: _step, resultJson, expiresAt, ...rest } = item
-  const record = { ...rest, expiresAt: (expiresAt as number) * 1000 } as JobRecord
-  if (typeof resultJson === 'string') record.result = JSON.parse(resultJson)
-  return record
 }

@@ -41,6 +41,7 @@ import {
   tally,
   transitionPatch,
 } from '../../src/store/records.ts'
+import { AlreadyExists, CAS_ATTEMPTS, deadlines, FirestoreCalls } from './calls.ts'
 import { docId, fromDocument, isExpired, patchUpdate, toDocument } from './documents.ts'
 import {
   type FirestoreJobStoreOptions,
@@ -48,16 +49,6 @@ import {
   firestoreJobStoreOptions,
 } from './options.ts'
 import { FIRESTORE_TTL_FIELD, INDEXED_FILTERS } from './resources.ts'
-
-const NOT_FOUND = 5
-const ALREADY_EXISTS = 6
-const FAILED_PRECONDITION = 9
-/** Compare-and-set loops (claims, counters) give up after this many lost races in a row. */
-const CAS_ATTEMPTS = 20
-/** How long close() waits for calls that outlived their deadline before it leaves them behind. */
-const CLOSE_GRACE_MS = 5_000
-/** Transactions retry on contention (100 callers on one counter queue up behind each other). */
-const TRANSACTION_ATTEMPTS = 50
 
 /**
  * The JobStore on Firestore: `<prefix>jobs/<id>`, `<prefix>claims/<key>`, `<prefix>counters/<key>`, each
@@ -76,10 +67,9 @@ export class FirestoreJobStore implements JobStore {
   readonly #jobs: CollectionReference
   readonly #claims: CollectionReference
   readonly #counters: CollectionReference
-  readonly #inflight = new Set<Promise<unknown>>()
   readonly #adds = new Map<string, PendingAdd[]>()
   readonly #claiming = new Map<string, { value: string; result: Promise<ClaimResult> }>()
-  #closed = false
+  readonly #io: FirestoreCalls
 
   constructor(options: Partial<FirestoreJobStoreOptions> = {}, runtime: FirestoreJobStoreRuntime = {}) {
     this.options = firestoreJobStoreOptions.parse('Firestore job store options', options)
@@ -93,6 +83,7 @@ export class FirestoreJobStore implements JobStore {
         ignoreUndefinedProperties: true,
         clientConfig: deadlines(o.requestTimeoutMs),
       })
+    this.#io = new FirestoreCalls(this.#db, o.requestTimeoutMs, this.requests)
     this.#jobs = this.#db.collection(`${o.collectionPrefix}jobs`)
     this.#claims = this.#db.collection(`${o.collectionPrefix}claims`)
     this.#counters = this.#db.collection(`${o.collectionPrefix}counters`)
@@ -103,13 +94,13 @@ export class FirestoreJobStore implements JobStore {
     const ref = this.#jobs.doc(docId(job.id))
     const data = toDocument(record, 0)
     try {
-      await this.#call('create', 'write', () => ref.create(data))
+      await this.#io.call('create', 'write', () => ref.create(data))
       return true
     } catch (err) {
       if (!(err instanceof AlreadyExists)) throw err
     }
     // Taken: free again only if the stored record has expired (TTL deletion lags).
-    return this.#transaction(async (tx) => {
+    return this.#io.transaction(async (tx) => {
       const snap = await tx.get(ref)
       if (snap.exists && !isExpired(snap.data(), this.#clock.now())) return false
       tx.set(ref, data)
@@ -119,7 +110,7 @@ export class FirestoreJobStore implements JobStore {
 
   async get(id: string): Promise<JobRecord | undefined> {
     const ref = this.#jobs.doc(docId(id))
-    const snap = await this.#call('get', 'read', () => ref.get())
+    const snap = await this.#io.call('get', 'read', () => ref.get())
     const data = snap.data()
     return data && !isExpired(data, this.#clock.now()) ? fromDocument(data) : undefined
   }
@@ -193,7 +184,7 @@ export class FirestoreJobStore implements JobStore {
     for (;;) {
       let q = base.limit(readSize)
       if (last) q = q.startAfter(last.createdAt, docId(last.id))
-      const snap = await this.#call('query', 'read', () => q.get())
+      const snap = await this.#io.call('query', 'read', () => q.get())
       for (const doc of snap.docs) {
         const data = doc.data()
         const record = fromDocument(data)
@@ -209,7 +200,7 @@ export class FirestoreJobStore implements JobStore {
   async countByStatus(): Promise<StatusCounts> {
     const out: StatusCounts = {}
     const now = this.#clock.now()
-    const snap = await this.#call('query', 'read', () =>
+    const snap = await this.#io.call('query', 'read', () =>
       this.#jobs.select('queue', 'status', FIRESTORE_TTL_FIELD).get(),
     )
     for (const doc of snap.docs) {
@@ -245,18 +236,18 @@ export class FirestoreJobStore implements JobStore {
       const now = this.#clock.now()
       const data = { value, [FIRESTORE_TTL_FIELD]: Timestamp.fromMillis(now + ttlMs) }
       try {
-        await this.#call('create', 'write', () => ref.create(data))
+        await this.#io.call('create', 'write', () => ref.create(data))
         return { won: true }
       } catch (err) {
         if (!(err instanceof AlreadyExists)) throw err
       }
-      const snap = await this.#call('get', 'read', () => ref.get())
+      const snap = await this.#io.call('get', 'read', () => ref.get())
       const held = snap.data()
       if (held && !isExpired(held, now)) return { won: false, value: held.value as string }
       // Expired (TTL deletion lags): take it over unless someone else changed it since our read.
       if (
         held &&
-        (await this.#compareAndSet('update', () => ref.update(data, { lastUpdateTime: snap.updateTime! })))
+        (await this.#io.compareAndSet('update', () => ref.update(data, { lastUpdateTime: snap.updateTime! })))
       )
         return { won: true }
     }
@@ -266,11 +257,11 @@ export class FirestoreJobStore implements JobStore {
   async release(key: string, value?: string): Promise<boolean> {
     const ref = this.#claims.doc(docId(key))
     for (let i = 0; i < CAS_ATTEMPTS; i++) {
-      const snap = await this.#call('get', 'read', () => ref.get())
+      const snap = await this.#io.call('get', 'read', () => ref.get())
       const held = snap.data()
       if (!held || isExpired(held, this.#clock.now())) return false
       if (value !== undefined && held.value !== value) return false
-      if (await this.#compareAndSet('delete', () => ref.delete({ lastUpdateTime: snap.updateTime! })))
+      if (await this.#io.compareAndSet('delete', () => ref.delete({ lastUpdateTime: snap.updateTime! })))
         return true
     }
     throw new StoreUnavailableError(`claim ${key} kept changing; try again`)
@@ -318,7 +309,7 @@ export class FirestoreJobStore implements JobStore {
    */
   async #addBatch(ref: DocumentReference, key: string, batch: PendingAdd[]): Promise<number[]> {
     for (let i = 0; i < CAS_ATTEMPTS; i++) {
-      const snap = await this.#call('get', 'read', () => ref.get())
+      const snap = await this.#io.call('get', 'read', () => ref.get())
       const data = snap.data()
       const now = this.#clock.now()
       let total = data && !isExpired(data, now) ? (data.total as number) : undefined
@@ -334,37 +325,20 @@ export class FirestoreJobStore implements JobStore {
       }
       const next = { total, [FIRESTORE_TTL_FIELD]: expireAt }
       const written = snap.exists
-        ? await this.#compareAndSet('update', () => ref.update(next, { lastUpdateTime: snap.updateTime! }))
-        : await this.#compareAndSet('create', () => ref.create(next))
+        ? await this.#io.compareAndSet('update', () => ref.update(next, { lastUpdateTime: snap.updateTime! }))
+        : await this.#io.compareAndSet('create', () => ref.create(next))
       if (written) return totals
     }
     throw new StoreUnavailableError(`counter ${key} kept changing; try again`)
   }
 
   async ping(): Promise<void> {
-    await this.#call('get', 'read', () => this.#jobs.doc('ping').get())
+    await this.#io.call('get', 'read', () => this.#jobs.doc('ping').get())
   }
 
-  /**
-   * Terminates the client. Calls that outlived their deadline may still be retrying inside the client
-   * (its own retries run for up to a minute); terminating under them makes the client reject into
-   * nowhere. So close waits for them for up to CLOSE_GRACE_MS, and if some are still going, terminates
-   * the client once they end, without waiting for that.
-   */
+  /** Terminates the client (see FirestoreCalls.close for calls still running underneath). */
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    if (!this.#ownsClient) return
-    if (this.#inflight.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const grace = new Promise((resolve) => {
-        timer = setTimeout(resolve, CLOSE_GRACE_MS)
-      })
-      await Promise.race([Promise.allSettled([...this.#inflight]), grace])
-      clearTimeout(timer)
-    }
-    if (this.#inflight.size === 0) return this.#db.terminate()
-    void Promise.allSettled([...this.#inflight]).then(() => this.#db.terminate().catch(() => undefined))
+    await this.#io.close(this.#ownsClient)
   }
 
   /** Runs `decide` on a live job inside a transaction; `absent` when there is none (or it expired). */
@@ -374,79 +348,14 @@ export class FirestoreJobStore implements JobStore {
     decide: (tx: Transaction, ref: DocumentReference, data: DocumentData, now: number) => T,
   ): Promise<T> {
     const ref = this.#jobs.doc(docId(id))
-    return this.#transaction(async (tx) => {
+    return this.#io.transaction(async (tx) => {
       const data = (await tx.get(ref)).data()
       const now = this.#clock.now()
       if (!data || isExpired(data, now)) return absent
       return decide(tx, ref, data, now)
     })
   }
-
-  /** A write with a precondition: false when another writer got there first. */
-  async #compareAndSet(operation: string, write: () => Promise<unknown>): Promise<boolean> {
-    try {
-      await this.#call(operation, 'write', write)
-      return true
-    } catch (err) {
-      if (err instanceof AlreadyExists || err instanceof PreconditionFailed) return false
-      throw err
-    }
-  }
-
-  /** A read-write transaction: one read and one commit, again on contention. */
-  #transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    return this.#call('transaction', 'write', () =>
-      this.#db.runTransaction(
-        (tx) => {
-          this.requests.count('transaction.get', 'read')
-          return fn(tx)
-        },
-        { maxAttempts: TRANSACTION_ATTEMPTS },
-      ),
-    )
-  }
-
-  /** One call under the store's deadline; errors other than ALREADY_EXISTS become StoreUnavailableError. */
-  async #call<T>(operation: string, kind: 'read' | 'write', call: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new StoreUnavailableError('the Firestore job store is closed')
-    this.requests.count(operation, kind)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new StoreUnavailableError(
-              `Firestore ${operation} did not answer within ${this.options.requestTimeoutMs} ms`,
-            ),
-          ),
-        this.options.requestTimeoutMs,
-      )
-    })
-    const attempt = call()
-    this.#inflight.add(attempt)
-    // It may settle after the deadline, when nobody waits for it any more.
-    attempt.then(
-      () => this.#inflight.delete(attempt),
-      () => this.#inflight.delete(attempt),
-    )
-    try {
-      return await Promise.race([attempt, deadline])
-    } catch (err) {
-      if (err instanceof StoreUnavailableError) throw err
-      const code = (err as { code?: unknown }).code
-      if (code === ALREADY_EXISTS) throw new AlreadyExists()
-      if (code === FAILED_PRECONDITION || code === NOT_FOUND) throw new PreconditionFailed()
-      throw new StoreUnavailableError(`Firestore ${operation} failed: ${(err as Error).message}`, {
-        cause: err,
-      })
-    } finally {
-      clearTimeout(timer)
-    }
-  }
 }
-
-class AlreadyExists extends Error {}
-class PreconditionFailed extends Error {}
 
 interface PendingAdd {
   delta: number
@@ -457,41 +366,4 @@ interface PendingAdd {
 
 function filtersOf(query: JobQuery): string[] {
   return (['owner', 'status', 'type', 'queue'] as const).filter((field) => query[field] !== undefined)
-}
-
-/**
- * gRPC deadlines and retries bounded by the store's request timeout (the client's own defaults retry
- * for up to 10 minutes), so a call to an unreachable backend ends and `close()` does not wait on it.
- */
-export function deadlines(timeoutMs: number): Record<string, unknown> {
-  const methods = {
-    BatchGetDocuments: 'deadline_exceeded_internal_unavailable',
-    BeginTransaction: 'deadline_exceeded_resource_exhausted_internal_unavailable',
-    Commit: 'resource_exhausted_unavailable',
-    Rollback: 'deadline_exceeded_resource_exhausted_internal_unavailable',
-    RunQuery: 'deadline_exceeded_internal_unavailable',
-  }
-  return {
-    interfaces: {
-      'google.firestore.v1.Firestore': {
-        retry_params: {
-          conveyor: {
-            initial_retry_delay_millis: 50,
-            retry_delay_multiplier: 1.3,
-            max_retry_delay_millis: timeoutMs,
-            initial_rpc_timeout_millis: timeoutMs,
-            rpc_timeout_multiplier: 1,
-            max_rpc_timeout_millis: timeoutMs,
-            total_timeout_millis: timeoutMs,
-          },
-        },
-        methods: Object.fromEntries(
-          Object.entries(methods).map(([m, codes]) => [
-            m,
-            { timeout_millis: timeoutMs, retry_codes_name: codes, retry_params_name: 'conveyor' },
-          ]),
-        ),
-      },
-    },
-  }
 }

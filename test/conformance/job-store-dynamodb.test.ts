@@ -13,6 +13,7 @@ runJobStoreConformance({
     orderedListWithoutOwner: false,
     expiryGranularityMs: 1_000,
     shortPages: false,
+    readsPerTransition: 0,
     remote: true,
   },
   setup: async () => {

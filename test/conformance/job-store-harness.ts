@@ -40,6 +40,8 @@ export interface JobStoreCapabilities {
    * to a second past its expiry.
    */
   expiryGranularityMs: number
+  /** Reads a transition costs besides its write: 0 where the write is conditional (memory, DynamoDB), 1 in a Firestore transaction. */
+  readsPerTransition: number
   /** The backend is across a network (so it can also stall); memory is not: only a closed store fails. */
   remote: boolean
   /** A list page may come back short (or empty with a cursor) because the backend filters after it reads. */

@@ -36,7 +36,13 @@ function handle(options: StoreOptions): JobStore {
 
 runJobStoreConformance({
   name: 'memory',
-  capabilities: { orderedListWithoutOwner: true, expiryGranularityMs: 0, shortPages: false, remote: false },
+  capabilities: {
+    orderedListWithoutOwner: true,
+    expiryGranularityMs: 0,
+    shortPages: false,
+    readsPerTransition: 0,
+    remote: false,
+  },
   createStore: async (options = {}) => handle(options),
   teardown: async () => {
     for (const store of instances.values()) await store.close()

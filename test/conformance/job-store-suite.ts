@@ -3,7 +3,13 @@ import { randomUUID } from 'node:crypto'
 import { after, afterEach, before, test } from 'node:test'
 import { ManualClock } from '../../src/clock.ts'
 import { ResultTooLargeError, StoreUnavailableError } from '../../src/errors.ts'
-import type { JobQuery, JobRecord, JobStore, NewJobRecord } from '../../src/store/job-store.ts'
+import {
+  countsRequests,
+  type JobQuery,
+  type JobRecord,
+  type JobStore,
+  type NewJobRecord,
+} from '../../src/store/job-store.ts'
 import type { JobStoreHarness, StoreOptions } from './job-store-harness.ts'
 
 const HOUR = 3_600_000
@@ -488,6 +494,19 @@ export function runJobStoreConformance(h: JobStoreHarness): void {
       assert.equal(await stores[0]!.add(key, 3, 60_000), 5)
     },
   )
+
+  test(name('a job that succeeds on its first attempt costs three writes, each counted'), async () => {
+    const store = await open()
+    assert.ok(countsRequests(store), 'the store counts its requests')
+    const before = { reads: store.requests.reads, writes: store.requests.writes }
+    const job = newJob()
+    await store.create(job)
+    await store.transition(job.id, { status: 'running', attempt: 1, startedAt: 1 })
+    await store.transition(job.id, { status: 'succeeded', attempt: 1, result: { ok: true } })
+    assert.equal(store.requests.writes - before.writes, 3)
+    assert.ok(store.requests.reads - before.reads <= caps.readsPerTransition * 2)
+    assert.ok([...store.requests.byOperation.values()].reduce((a, b) => a + b, 0) > 0)
+  })
 
   test(name('countByStatus counts records by queue and status'), async () => {
     const store = await open()

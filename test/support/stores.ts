@@ -56,11 +56,13 @@ export async function startStalledServer(): Promise<{ port: number; host: string
 /**
  * A TCP proxy to `targetPort` that can stall: `stall()` stops moving bytes either way on every
  * connection (and holds new ones), as a hung backend or middlebox would, without closing anything;
- * `resume()` lets the bytes flow again, so a client library that keeps retrying underneath can finish.
+ * `resume()` lets the bytes flow again; `reset()` drops the stalled connections instead (as a middlebox
+ * timing them out would) and lets new ones through, so a client library that keeps retrying underneath
+ * can finish.
  */
 export async function startStallingProxy(
   targetPort: number,
-): Promise<{ host: string; stall(): void; resume(): void; stop(): Promise<void> }> {
+): Promise<{ host: string; stall(): void; resume(): void; reset(): void; stop(): Promise<void> }> {
   const sockets = new Set<Socket>()
   const pairs: [Socket, Socket][] = []
   const held: Socket[] = []
@@ -107,6 +109,10 @@ export async function startStallingProxy(
       stalled = false
       for (const pair of pairs) if (!pair[0].destroyed) join(pair)
       for (const client of held.splice(0)) if (!client.destroyed) forward(client)
+    },
+    reset() {
+      stalled = false
+      for (const socket of [...held.splice(0), ...pairs.splice(0).flat()]) socket.destroy()
     },
     stop: () =>
       new Promise<void>((resolve) => {
