@@ -16,11 +16,11 @@ import { createSigner } from 'fast-jwt'
 import Fastify from 'fastify'
 import { MemoryQueue } from '../adapters/memory/index.ts'
 import { greetJob } from '../handlers/demo.ts'
-import { buildApp } from '../src/http/app.ts'
-import { EnqueueBody } from '../src/http/routes/jobs.ts'
 import { Metrics } from '../src/metrics.ts'
 import { Producer } from '../src/producer.ts'
 import { JobRegistry } from '../src/registry.ts'
+import { buildApp } from '../src/service/http/app.ts'
+import { EnqueueBody } from '../src/service/http/routes/jobs.ts'
 
 const SECRET = 'bench-secret-bench-secret-bench-secret'
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10)

@@ -4,6 +4,6 @@ import { cpSync } from 'node:fs'
 
 const assets = [
   ['handlers/email/templates', 'dist/handlers/email/templates'],
-  ['src/http/dashboard.html', 'dist/src/http/dashboard.html'],
+  ['src/service/http/dashboard.html', 'dist/src/service/http/dashboard.html'],
 ]
 for (const [from, to] of assets) cpSync(from, to, { recursive: true })

@@ -6,10 +6,10 @@ import { promisify } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import Type from 'typebox'
 import { MemoryQueue } from '../adapters/memory/index.ts'
-import { deadLetters } from '../src/admin.ts'
 import { NonRetryableError } from '../src/errors.ts'
 import { defineJob } from '../src/job.ts'
 import { Producer } from '../src/producer.ts'
+import { deadLetters } from '../src/service/admin.ts'
 import { JobOutcomes } from '../src/testing.ts'
 import { Throughput } from '../src/throughput.ts'
 import { Worker } from '../src/worker.ts'
@@ -122,7 +122,7 @@ test('cli: queues, enqueue, dead-letters and redrive against SQS (fauxqs)', asyn
     try {
       const { stdout } = await promisify(execFile)(
         process.execPath,
-        [fileURLToPath(new URL('../src/cli.ts', import.meta.url)), ...args],
+        [fileURLToPath(new URL('../src/service/cli.ts', import.meta.url)), ...args],
         {
           env: {
             PATH: process.env.PATH ?? '',

@@ -7,7 +7,7 @@ import { newId } from '../src/ids.ts'
 import { AwsTestBackend } from './support/aws.ts'
 import { freePort } from './support/ports.ts'
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../src/service/cli.ts', import.meta.url))
 
 async function cli(env: Record<string, string>, ...args: string[]) {
   try {

@@ -14,13 +14,13 @@ import { createSigner } from 'fast-jwt'
 import Type from 'typebox'
 import { MemoryQueue } from '../adapters/memory/index.ts'
 import { ExportRecords } from '../handlers/exports/records.ts'
-import { buildApp } from '../src/http/app.ts'
 import { newId } from '../src/ids.ts'
 import { defineJob } from '../src/job.ts'
 import { createLogger, logFormat } from '../src/logger.ts'
 import { Metrics } from '../src/metrics.ts'
 import { Producer } from '../src/producer.ts'
 import { JobRegistry } from '../src/registry.ts'
+import { buildApp } from '../src/service/http/app.ts'
 import { FsObjectStore } from '../src/storage/fs-store.ts'
 import { JobOutcomes } from '../src/testing.ts'
 import { Worker } from '../src/worker.ts'
@@ -30,8 +30,8 @@ import { bearer, SECRET, TestStack } from './support/stack.ts'
 
 // What a newcomer meets in the first hour of `npm start`: restarts, stops, tokens, a busy port.
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
+const MAIN = fileURLToPath(new URL('../src/service/main.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../src/service/cli.ts', import.meta.url))
 
 /** `npm start` as a child process, its output read line by line. */
 function start(env: Record<string, string>) {

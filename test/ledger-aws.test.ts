@@ -92,7 +92,7 @@ test('ledger on SQS and DynamoDB: a running job cancelled over HTTP has its sign
 })
 
 const run = promisify(execFile)
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../src/service/cli.ts', import.meta.url))
 
 test('cli: jobs list, show and cancel read and change the DynamoDB job store', async () => {
   const store = new DynamoJobStore({ table: TABLE, endpoint: dynalite.endpoint })

@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './support/ports.ts'
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+const MAIN = fileURLToPath(new URL('../src/service/main.ts', import.meta.url))
 
 /** `npm start` as a child process, with its output read line by line. */
 function start(env: Record<string, string>, args: string[] = []) {

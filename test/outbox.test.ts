@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { wantsHtml } from '../src/http/routes/dev-outbox.ts'
+import { wantsHtml } from '../src/service/http/routes/dev-outbox.ts'
 import { launchBrowser, screenshot } from './support/browser.ts'
 import { freePort } from './support/ports.ts'
 import { bearer, TestStack } from './support/stack.ts'

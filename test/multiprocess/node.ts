@@ -1,5 +1,5 @@
 // One process of a multi-process deployment, started by test/multiprocess.test.ts as `node
-// test/multiprocess/node.ts api|worker`. It wires Conveyor as src/main.ts does (configuration from the
+// test/multiprocess/node.ts api|worker`. It wires Conveyor as src/service/main.ts does (configuration from the
 // environment, the queue, the job store, the shipped handlers, the API or a worker and the scheduler)
 // and adds the test's own jobs and a schedule every second. It prints one JSON line per event the test
 // watches (pino), with its pid.
@@ -12,7 +12,6 @@ import Type from 'typebox'
 import { loadConfig } from '../../config/load.ts'
 import { handlersFromConfig } from '../../handlers/index.ts'
 import { createQueue } from '../../src/create-queue.ts'
-import { buildApp } from '../../src/http/app.ts'
 import { defineJob } from '../../src/job.ts'
 import { JobLedger } from '../../src/ledger/ledger.ts'
 import { createLogger } from '../../src/logger.ts'
@@ -20,6 +19,7 @@ import { Metrics } from '../../src/metrics.ts'
 import { Producer } from '../../src/producer.ts'
 import { JobRegistry } from '../../src/registry.ts'
 import { Scheduler } from '../../src/scheduler.ts'
+import { buildApp } from '../../src/service/http/app.ts'
 import { createJobStore } from '../../src/store/create-job-store.ts'
 import { Worker } from '../../src/worker.ts'
 

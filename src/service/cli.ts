@@ -6,16 +6,16 @@
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
-import { loadConfig } from '../config/load.ts'
-import { deploymentQueues, handlersFromConfig } from '../handlers/index.ts'
+import { loadConfig } from '../../config/load.ts'
+import { deploymentQueues, handlersFromConfig } from '../../handlers/index.ts'
+import { createQueue } from '../create-queue.ts'
+import { ConfigError, InvalidPayloadError, UnknownJobTypeError } from '../errors.ts'
+import { createLogger } from '../logger.ts'
+import { Producer } from '../producer.ts'
+import { JobRegistry } from '../registry.ts'
 import { deadLetters, overview, redrive } from './admin.ts'
 import { table } from './cli-format.ts'
-import { createQueue } from './create-queue.ts'
 import { devSecret } from './dev-secret.ts'
-import { ConfigError, InvalidPayloadError, UnknownJobTypeError } from './errors.ts'
-import { createLogger } from './logger.ts'
-import { Producer } from './producer.ts'
-import { JobRegistry } from './registry.ts'
 
 const USAGE = `usage: npm run conveyor -- <command>
   queues                                 depth of every queue the shipped jobs use (and QUEUES=a,b)

@@ -8,7 +8,7 @@ import {
   QueueUnavailableError,
   StorageUnavailableError,
   StoreUnavailableError,
-} from '../errors.ts'
+} from '../../errors.ts'
 
 /** The body of every error response. */
 export const ErrorBody = Type.Object({

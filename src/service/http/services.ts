@@ -1,12 +1,12 @@
 import fp from 'fastify-plugin'
-import type { ExportService } from '../../handlers/exports/service.ts'
-import type { JobLedger } from '../ledger/ledger.ts'
-import type { OutboxMailer } from '../mail/outbox.ts'
-import type { Metrics } from '../metrics.ts'
-import type { Producer } from '../producer.ts'
-import type { Queue } from '../queue.ts'
-import type { JobRegistry } from '../registry.ts'
-import type { Scheduler } from '../scheduler.ts'
+import type { ExportService } from '../../../handlers/exports/service.ts'
+import type { JobLedger } from '../../ledger/ledger.ts'
+import type { OutboxMailer } from '../../mail/outbox.ts'
+import type { Metrics } from '../../metrics.ts'
+import type { Producer } from '../../producer.ts'
+import type { Queue } from '../../queue.ts'
+import type { JobRegistry } from '../../registry.ts'
+import type { Scheduler } from '../../scheduler.ts'
 
 /** What routes need from the rest of Conveyor; reached as `app.conveyor`. */
 export interface ConveyorServices {

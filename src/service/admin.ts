@@ -1,4 +1,4 @@
-import type { DeadLetter, Queue, QueueStats } from './queue.ts'
+import type { DeadLetter, Queue, QueueStats } from '../queue.ts'
 
 /** One queue's depth, as the CLI and the dashboard show it (`null`: the backend cannot tell). */
 export interface QueueOverview extends QueueStats {

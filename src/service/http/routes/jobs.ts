@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import Type from 'typebox'
-import type { JobLedger } from '../../ledger/ledger.ts'
-import { JobStatusSchema, JobView, jobView } from '../../ledger/view.ts'
-import type { JobRecord } from '../../store/job-store.ts'
+import type { JobLedger } from '../../../ledger/ledger.ts'
+import { JobStatusSchema, JobView, jobView } from '../../../ledger/view.ts'
+import type { JobRecord } from '../../../store/job-store.ts'
 import { ErrorBody, sendError } from '../errors.ts'
 
 const MAX_DELAY_MS = 30 * 24 * 3600 * 1000

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { csvExport } from '../../../handlers/exports/csv.ts'
-import type { ExportKind } from '../../../handlers/exports/kind.ts'
+import { csvExport } from '../../../../handlers/exports/csv.ts'
+import type { ExportKind } from '../../../../handlers/exports/kind.ts'
 import { ErrorBody, sendError } from '../errors.ts'
 
 /** Rows the direct CSV route streams at most; bigger exports go through POST /v1/exports. */

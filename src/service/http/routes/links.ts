@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import type { ExportService } from '../../../handlers/exports/service.ts'
+import type { ExportService } from '../../../../handlers/exports/service.ts'
 import { ErrorBody, sendError } from '../errors.ts'
 import { sendDownload } from './exports.ts'
 

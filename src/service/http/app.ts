@@ -9,7 +9,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify'
-import type { Logger } from '../logger.ts'
+import type { Logger } from '../../logger.ts'
 import { authPlugin } from './auth.ts'
 import { errorBody, formatSchemaErrors, installErrorHandler } from './errors.ts'
 import { activityRoutes } from './routes/activities.ts'

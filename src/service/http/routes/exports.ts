@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import Type from 'typebox'
-import type { Download, ExportService } from '../../../handlers/exports/service.ts'
+import type { Download, ExportService } from '../../../../handlers/exports/service.ts'
 import { ErrorBody, sendError } from '../errors.ts'
 
 const ExportId = Type.Object({ id: Type.String({ maxLength: 64 }) })

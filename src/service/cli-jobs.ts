@@ -1,9 +1,9 @@
-import type { Config } from '../config/schema.ts'
+import type { Config } from '../../config/schema.ts'
+import { ConfigError, StoreUnavailableError } from '../errors.ts'
+import { JOB_STATUSES, jobView } from '../ledger/view.ts'
+import { createJobStore } from '../store/create-job-store.ts'
+import type { JobStatus } from '../store/job-store.ts'
 import { table } from './cli-format.ts'
-import { ConfigError, StoreUnavailableError } from './errors.ts'
-import { JOB_STATUSES, jobView } from './ledger/view.ts'
-import { createJobStore } from './store/create-job-store.ts'
-import type { JobStatus } from './store/job-store.ts'
 
 export interface JobsFlags {
   json?: boolean

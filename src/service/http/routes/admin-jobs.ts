@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import { JobStatusSchema, JobView, jobView } from '../../../ledger/view.ts'
 import { redrive } from '../../admin.ts'
-import { JobStatusSchema, JobView, jobView } from '../../ledger/view.ts'
 import { ErrorBody, sendError } from '../errors.ts'
 import { Cursor, JobId, JobPageView } from './jobs.ts'
 

@@ -21,7 +21,7 @@ const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody }
 
 /**
  * /v1/admin: queue depths, dead letters and redrive, throughput and schedules, for tokens with `role: "admin"` (403 otherwise).
- * The dashboard at /dashboard and the CLI show the same (src/admin.ts).
+ * The dashboard at /dashboard and the CLI show the same (src/service/admin.ts).
  */
 export const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('preHandler', async (request, reply) => {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import type { OutboxEntry, OutboxMailer } from '../../mail/outbox.ts'
+import type { OutboxEntry, OutboxMailer } from '../../../mail/outbox.ts'
 import { ErrorBody, sendError } from '../errors.ts'
 
 function escapeHtml(text: string): string {
