@@ -1,4 +1,4 @@
-export { type MemoryOptions, MemoryQueue } from '../adapters/memory/index.ts'
+export { MemoryJobStore, type MemoryOptions, MemoryQueue } from '../adapters/memory/index.ts'
 export { type Config, describeSettings, loadConfig, parseWeights } from '../config/index.ts'
 export { type Backoff, backoffDelay } from './backoff.ts'
 export { type Clock, ManualClock, systemClock } from './clock.ts'
@@ -21,6 +21,16 @@ export type {
   SendOptions,
 } from './queue.ts'
 export { JobRegistry } from './registry.ts'
+export { createJobStore } from './store/create-job-store.ts'
+export type {
+  ClaimResult,
+  JobPage,
+  JobQuery,
+  JobRecord,
+  JobStatus,
+  JobStore,
+  Transition,
+} from './store/job-store.ts'
 export { JobOutcomes } from './testing.ts'
 export { Worker } from './worker.ts'
 export type { JobOutcomeEvent, WorkerOptions } from './worker-options.ts'

@@ -1,6 +1,7 @@
 import { MemoryJobStore } from '../../adapters/memory/job-store.ts'
 import type { Config } from '../../config/schema.ts'
 import type { Clock } from '../clock.ts'
+import { importOptional } from '../optional-import.ts'
 import type { JobStore } from './job-store.ts'
 
 export interface JobStoreRuntime {
@@ -22,7 +23,10 @@ export async function createJobStore(config: Config, runtime: JobStoreRuntime = 
     case 'memory':
       return new MemoryJobStore(common, runtime)
     case 'dynamodb': {
-      const { DynamoJobStore } = await import('../../adapters/dynamodb/index.ts')
+      const { DynamoJobStore } = await importOptional(
+        () => import('../../adapters/dynamodb/index.ts'),
+        'JOB_STORE=dynamodb',
+      )
       return new DynamoJobStore(
         {
           ...common,
@@ -35,7 +39,10 @@ export async function createJobStore(config: Config, runtime: JobStoreRuntime = 
       )
     }
     case 'firestore': {
-      const { FirestoreJobStore } = await import('../../adapters/firestore/index.ts')
+      const { FirestoreJobStore } = await importOptional(
+        () => import('../../adapters/firestore/index.ts'),
+        'JOB_STORE=firestore',
+      )
       const projectId = settings.firestoreProjectId ?? config.pubsub.projectId
       return new FirestoreJobStore(
         {
