@@ -8,10 +8,12 @@ import { defineJob } from '../src/job.ts'
 import { Metrics } from '../src/metrics.ts'
 import { Producer } from '../src/producer.ts'
 import { providerRequestCounts } from '../src/provider-requests.ts'
+import { GcsObjectStore } from '../src/storage/gcs-store.ts'
 import { JobOutcomes } from '../src/testing.ts'
 import { Worker } from '../src/worker.ts'
 import { eventually, testLogger } from './support/async.ts'
 import { AwsTestBackend } from './support/aws.ts'
+import { startGcsEmulator } from './support/gcs-emulator.ts'
 import { type PubSubEmulator, pubsubSkipReason, startPubSubEmulator } from './support/pubsub-emulator.ts'
 import { startDynalite } from './support/stores.ts'
 
@@ -123,5 +125,23 @@ test('provider requests: the job store requests show under the store driver (Dyn
   assert.equal(
     total,
     [...store.requests.byOperation.values()].reduce((a, b) => a + b, 0),
+  )
+})
+
+test('provider requests: Cloud Storage calls are counted under their JSON API operation', async (t) => {
+  const gcs = await startGcsEmulator()
+  t.after(() => gcs.stop())
+  const store = new GcsObjectStore({ bucket: 'conveyor-cost', storage: gcs.storage })
+  const count = (operation: string) =>
+    providerRequestCounts().find((c) => c.provider === 'gcs' && c.operation === operation)?.count ?? 0
+  const before = ['objects.insert', 'objects.getMetadata', 'objects.list', 'objects.delete'].map(count)
+  await store.put('a.txt', 'hello')
+  await store.head('a.txt')
+  await store.list('')
+  await store.delete('a.txt')
+  const after = ['objects.insert', 'objects.getMetadata', 'objects.list', 'objects.delete'].map(count)
+  assert.deepEqual(
+    after.map((n, i) => n - before[i]!),
+    [1, 1, 1, 1],
   )
 })

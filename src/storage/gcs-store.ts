@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Bucket, Storage } from '@google-cloud/storage'
 import { ObjectNotFoundError, StorageUnavailableError } from '../errors.ts'
+import { countProviderRequest } from '../provider-requests.ts'
 import type { ObjectInfo, ObjectStore, PutOptions } from './object-store.ts'
 
 export interface GcsStoreOptions {
@@ -38,6 +39,7 @@ export class GcsObjectStore implements ObjectStore {
       ...(options.fileName ? { contentDisposition: attachment(options.fileName) } : {}),
     }
     try {
+      countProviderRequest('gcs', 'objects.insert')
       if (typeof body === 'string' || Buffer.isBuffer(body)) {
         await file.save(body, { resumable: false, metadata })
         return typeof body === 'string' ? Buffer.byteLength(body) : body.length
@@ -56,11 +58,13 @@ export class GcsObjectStore implements ObjectStore {
   async get(key: string): Promise<Readable> {
     // Ask first: a read stream reports a missing object only once it is read.
     if (!(await this.head(key))) throw new ObjectNotFoundError(key)
+    countProviderRequest('gcs', 'objects.get')
     return this.bucket.file(key).createReadStream()
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
+      countProviderRequest('gcs', 'objects.getMetadata')
       const [m] = await this.bucket.file(key).getMetadata()
       return info(key, m)
     } catch (err) {
@@ -72,6 +76,7 @@ export class GcsObjectStore implements ObjectStore {
 
   async list(prefix: string): Promise<ObjectInfo[]> {
     try {
+      countProviderRequest('gcs', 'objects.list')
       const [files] = await this.bucket.getFiles({ prefix, autoPaginate: true })
       return files.map((f) => info(f.name, f.metadata)).sort((a, b) => a.key.localeCompare(b.key))
     } catch (err) {
@@ -81,6 +86,7 @@ export class GcsObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     try {
+      countProviderRequest('gcs', 'objects.delete')
       await this.bucket.file(key).delete({ ignoreNotFound: true })
     } catch (err) {
       this.#rethrow(err)
@@ -106,6 +112,7 @@ export class GcsObjectStore implements ObjectStore {
   /** Lists one object: needs only storage.objects.list, which the service accounts have (not buckets.get). */
   async ready(): Promise<void> {
     try {
+      countProviderRequest('gcs', 'objects.list')
       await this.bucket.getFiles({ maxResults: 1, autoPaginate: false })
       this.#bucketSeenAt = Date.now()
     } catch (err) {
