@@ -145,6 +145,8 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
   readonly #claims = new Map<string, { value: string; until: number }>()
   readonly #counters = new Map<string, { total: number; until: number }>()
   #writesSincePrune = 0
+  /** No entry expires before this (a lower bound): until then a sweep would find nothing. */
+  #earliestExpiry = Number.POSITIVE_INFINITY
   #closed = false
 
   constructor(options: MemoryJobStoreOptions = {}, runtime: MemoryJobStoreRuntime = {}) {
@@ -161,8 +163,9 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
     this.#open('create', 'write')
     const now = this.#clock.now()
     if (this.#live(job.id, now)) return false
-    this.#jobs.set(job.id, new Slot(newRecord(job, now, this.recordTtlMs)))
-    this.#maybePrune()
+    const slot = new Slot(newRecord(job, now, this.recordTtlMs))
+    this.#jobs.set(job.id, slot)
+    this.#maybePrune(now, slot.expiresAt)
     return true
   }
 
@@ -186,10 +189,10 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
       return { applied: false, current: slot.toRecord() }
     // A retry of a job someone asked to stop does not run again: it ends cancelled instead.
     if (to.status === 'retrying' && slot.cancelRequested) {
-      slot.apply(transitionPatch({ status: 'cancelled', attempt: to.attempt }, now, this.recordTtlMs))
+      this.#apply(slot, transitionPatch({ status: 'cancelled', attempt: to.attempt }, now, this.recordTtlMs))
       return { applied: false, current: slot.toRecord() }
     }
-    slot.apply(patch)
+    this.#apply(slot, patch)
     if (resultJson !== undefined) slot.resultJson = resultJson
     return { applied: true }
   }
@@ -216,7 +219,7 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
       slot.updatedAt = now
       return 'requested'
     }
-    slot.apply(transitionPatch({ status: 'cancelled' }, now, this.recordTtlMs))
+    this.#apply(slot, transitionPatch({ status: 'cancelled' }, now, this.recordTtlMs))
     return 'cancelled'
   }
 
@@ -225,7 +228,7 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
     const now = this.#clock.now()
     const slot = this.#live(id, now)
     if (!slot || slot.step !== TERMINAL_STEP) return false
-    slot.apply(reopenPatch(now, this.recordTtlMs))
+    this.#apply(slot, reopenPatch(now, this.recordTtlMs))
     slot.run++
     return true
   }
@@ -264,7 +267,7 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
     const held = this.#claims.get(key)
     if (held && held.until > now) return { won: false, value: held.value }
     this.#claims.set(key, { value, until: now + ttlMs })
-    this.#maybePrune()
+    this.#maybePrune(now, now + ttlMs)
     return { won: true }
   }
 
@@ -284,7 +287,7 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
     if (!counter || counter.until <= now) {
       counter = { total: 0, until: now + windowMs }
       this.#counters.set(key, counter)
-      this.#maybePrune()
+      this.#maybePrune(now, counter.until)
     }
     counter.total += delta
     return counter.total
@@ -311,14 +314,35 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
     return undefined
   }
 
-  /** Forgets expired entries once enough writes have happened since the last sweep (amortised O(1)). */
-  #maybePrune(): void {
+  #apply(slot: Slot, patch: Patch): void {
+    slot.apply(patch)
+    if (slot.expiresAt < this.#earliestExpiry) this.#earliestExpiry = slot.expiresAt
+  }
+
+  /**
+   * Notes a new entry's expiry and forgets expired entries, once enough writes have happened since the
+   * last sweep (amortised O(1)) and only when something can have expired by `now` (so with a long TTL,
+   * never: no per-record work on the write path).
+   */
+  #maybePrune(now: number, expiresAt: number): void {
+    if (expiresAt < this.#earliestExpiry) this.#earliestExpiry = expiresAt
+    if (now < this.#earliestExpiry) return
     const size = this.#jobs.size + this.#claims.size + this.#counters.size
     if (++this.#writesSincePrune < Math.max(1_000, size / 2)) return
     this.#writesSincePrune = 0
-    const now = this.#clock.now()
-    for (const [id, slot] of this.#jobs) if (slot.expiresAt <= now) this.#jobs.delete(id)
-    for (const [key, claim] of this.#claims) if (claim.until <= now) this.#claims.delete(key)
-    for (const [key, counter] of this.#counters) if (counter.until <= now) this.#counters.delete(key)
+    let earliest = Number.POSITIVE_INFINITY
+    for (const [id, slot] of this.#jobs) {
+      if (slot.expiresAt <= now) this.#jobs.delete(id)
+      else if (slot.expiresAt < earliest) earliest = slot.expiresAt
+    }
+    for (const [key, claim] of this.#claims) {
+      if (claim.until <= now) this.#claims.delete(key)
+      else if (claim.until < earliest) earliest = claim.until
+    }
+    for (const [key, counter] of this.#counters) {
+      if (counter.until <= now) this.#counters.delete(key)
+      else if (counter.until < earliest) earliest = counter.until
+    }
+    this.#earliestExpiry = earliest
   }
 }
