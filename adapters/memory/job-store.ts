@@ -50,6 +50,9 @@ export interface MemoryJobStoreRuntime {
   clock?: Clock
 }
 
+/** How many started attempts' records the store keeps at hand (see #recent). */
+const RECENT_MAX = 1024
+
 /**
  * A record as the memory store keeps it: every field always present (absent ones are undefined), so all
  * records share one shape and a write sets fields in place instead of adding and deleting properties.
@@ -142,6 +145,12 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
   readonly resultMaxBytes: number
   readonly #clock: Clock
   readonly #jobs = new Map<string, Slot>()
+  /**
+   * The records of attempts that started lately, by id: a job's outcome is usually written soon after its
+   * start, and this small map is at hand in the CPU cache where the big one is not. Every entry is also
+   * in #jobs (an expired or forgotten record leaves both); it holds at most RECENT_MAX entries.
+   */
+  readonly #recent = new Map<string, Slot>()
   readonly #claims = new Map<string, { value: string; until: number }>()
   readonly #counters = new Map<string, { total: number; until: number }>()
   #writesSincePrune = 0
@@ -182,7 +191,7 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
     this.#open('transition', 'write')
     const resultJson = to.status === 'succeeded' ? serializeResult(to.result, this.resultMaxBytes) : undefined
     const now = this.#clock.now()
-    const slot = this.#live(id, now)
+    const slot = this.#find(id, now)
     if (!slot) return { applied: false }
     const patch = transitionPatch(to, now, this.recordTtlMs)
     if ((to.run !== undefined && to.run !== slot.run) || slot.step >= patch.step)
@@ -194,6 +203,10 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
     }
     this.#apply(slot, patch)
     if (resultJson !== undefined) slot.resultJson = resultJson
+    if (to.status === 'running') {
+      if (this.#recent.size >= RECENT_MAX) this.#recent.clear()
+      this.#recent.set(id, slot)
+    } else this.#recent.delete(id)
     return { applied: true }
   }
 
@@ -311,7 +324,14 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
     if (!slot) return undefined
     if (slot.expiresAt > now) return slot
     this.#jobs.delete(id)
+    this.#recent.delete(id)
     return undefined
+  }
+
+  /** #live, looking in #recent first. */
+  #find(id: string, now: number): Slot | undefined {
+    const slot = this.#recent.get(id)
+    return slot !== undefined && slot.expiresAt > now ? slot : this.#live(id, now)
   }
 
   #apply(slot: Slot, patch: Patch): void {
@@ -331,6 +351,7 @@ export class MemoryJobStore implements JobStore, SyncRecordWrites {
     if (++this.#writesSincePrune < Math.max(1_000, size / 2)) return
     this.#writesSincePrune = 0
     let earliest = Number.POSITIVE_INFINITY
+    this.#recent.clear()
     for (const [id, slot] of this.#jobs) {
       if (slot.expiresAt <= now) this.#jobs.delete(id)
       else if (slot.expiresAt < earliest) earliest = slot.expiresAt
