@@ -6,8 +6,8 @@
 // 2. aws: 10,000 no-op jobs on SQS (fauxqs) with the DynamoDB job store (dynalite), against SQS alone.
 //    fauxqs and dynalite run in processes of their own; three rounds, alternating; awsRatio is the
 //    median per-round ratio. (BENCH_AWS=0 skips it and prints null.)
-// Each memory round also runs a third side, "wiring": the ledger on a store that answers at once and
-// keeps nothing, to show what the wiring costs apart from the memory store's own bookkeeping (printed
+// Each memory round also runs a third side, "wiring": the ledger on a store that answers at once (and
+// synchronously, as the memory store does) and keeps nothing, to show what the wiring costs apart from the memory store's own bookkeeping (printed
 // per round and as the median; not part of the JSON).
 // storeWritesPerJob / storeReadsPerJob: requests the store received per job, from the memory rounds
 // (the DynamoDB ones are printed too: a refused write that reads back would show there).
@@ -25,7 +25,7 @@ import { defineJob } from '../src/job.ts'
 import { JobLedger } from '../src/ledger/ledger.ts'
 import { createLogger } from '../src/logger.ts'
 import { Producer } from '../src/producer.ts'
-import type { JobStore } from '../src/store/job-store.ts'
+import type { JobStore, SyncRecordWrites } from '../src/store/job-store.ts'
 import type { RequestCounts } from '../src/store/records.ts'
 import { Worker } from '../src/worker.ts'
 import { timeNoopJobs } from './support/noop-jobs.ts'
@@ -58,18 +58,24 @@ interface SideResult {
   reads: number
 }
 
-/** A store that answers every write at once and keeps nothing: the wiring's cost alone. */
+/**
+ * A store that answers every write at once and keeps nothing: the wiring's cost alone. Its writes are
+ * synchronous (SyncRecordWrites) like the memory store's, so the ledger takes the same path for both.
+ */
 function answeringStore(): JobStore {
   const created = Promise.resolve(true)
   const applied = Promise.resolve({ applied: true })
   const nothing = Promise.resolve(undefined)
   return {
     driver: 'answering',
+    syncRecordWrites: true,
+    createSync: () => true,
+    transitionSync: () => ({ applied: true }),
     create: () => created,
     transition: () => applied,
     get: () => nothing,
     progress: () => created,
-  } as Partial<JobStore> as JobStore
+  } as Partial<JobStore & SyncRecordWrites> as JobStore
 }
 
 /** One memory side, in this (fresh) process. */

@@ -31,6 +31,8 @@ export class JobRun implements JobContext {
   abandoned = false
   /** This attempt's CONSUMER span (a no-op until the application installs an OpenTelemetry SDK). */
   span: Span | undefined
+  /** The job ledger's tracker: where this run sits among the runs it watches (-1: not watched). */
+  watchIndex = -1
   /** Where `progress` goes: the job ledger's tracker, when the job is tracked. */
   progressSink: { progress(run: JobRun, percent: number, message?: string): Promise<void> } | undefined
 

@@ -2,14 +2,17 @@ import { type Clock, systemClock, type TimerHandle } from '../clock.ts'
 import { ResultTooLargeError } from '../errors.ts'
 import { createLogger, type Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
-import type {
-  AttemptRef,
-  JobErrorInfo,
-  JobProgress,
-  JobRecord,
-  JobStore,
-  NewJobRecord,
-  TransitionResult,
+import {
+  type AttemptRef,
+  hasSyncRecordWrites,
+  type JobErrorInfo,
+  type JobProgress,
+  type JobRecord,
+  type JobStore,
+  type NewJobRecord,
+  type SyncRecordWrites,
+  type Transition,
+  type TransitionResult,
 } from '../store/job-store.ts'
 
 export interface JobLedgerOptions {
@@ -56,7 +59,9 @@ interface Pending {
  * answer (idempotent enqueue, cancel, reads) calls `store` directly and gets its StoreUnavailableError.
  *
  * Every call gives up after `timeoutMs`, at no timer per call: pending calls sit in a set that one
- * timer sweeps every `timeoutMs / 2` while anything is pending.
+ * timer sweeps every `timeoutMs / 2` while anything is pending. A store whose record writes are done
+ * when they return (SyncRecordWrites: the memory store) skips all that: its create and transition
+ * writes are made in the caller's turn, and `done` is called before the method returns.
  */
 export class JobLedger {
   readonly store: JobStore
@@ -64,6 +69,8 @@ export class JobLedger {
   readonly #log: Logger
   readonly #metrics: Metrics | undefined
   readonly #clock: Clock
+  /** The store, when its record writes are synchronous. */
+  readonly #sync: (JobStore & SyncRecordWrites) | undefined
   readonly #pending = new Set<Pending>()
   #sweep: TimerHandle | undefined
   /** Failures since the last success; the first of a burst is logged, the rest are counted. */
@@ -75,6 +82,7 @@ export class JobLedger {
     this.#log = options.logger ?? createLogger()
     this.#metrics = options.metrics
     this.#clock = options.clock ?? systemClock
+    this.#sync = hasSyncRecordWrites(options.store) ? options.store : undefined
   }
 
   /**
@@ -82,6 +90,7 @@ export class JobLedger {
    * producer sends either way.
    */
   created(records: readonly NewJobRecord[]): Promise<void> {
+    if (this.#sync) return this.#createdSync(this.#sync, records)
     const store = this.store
     const write: Promise<unknown> =
       records.length === 1 ? store.create(records[0]!) : Promise.all(records.map((r) => store.create(r)))
@@ -99,13 +108,15 @@ export class JobLedger {
     startedAt: number,
     done: (answer: TransitionResult | undefined) => void,
   ): void {
-    this.#guard('transition', this.store.transition(id, { status: 'running', attempt, startedAt }), done)
+    const to: Transition = { status: 'running', attempt, startedAt }
+    if (this.#sync) done(this.#transitionSync(this.#sync, id, to))
+    else this.#guard('transition', this.store.transition(id, to), done)
   }
 
   // Outcome writes: `done` (optional) is called once the write is stored, failed or timed out.
 
   retrying(id: string, attempt: number, runAt: number, error: JobErrorInfo, done?: () => void): void {
-    this.#guard('transition', this.store.transition(id, { status: 'retrying', attempt, runAt, error }), done)
+    this.#transition(id, { status: 'retrying', attempt, runAt, error }, done)
   }
 
   /**
@@ -114,29 +125,34 @@ export class JobLedger {
    */
   succeeded(id: string, attempt: number, result: unknown, done?: () => void): void {
     const store = this.store
-    this.#guard('transition', store.transition(id, { status: 'succeeded', attempt, result }), done, (err) => {
-      const code = err instanceof ResultTooLargeError ? 'RESULT_TOO_LARGE' : notJson(result)
-      if (!code) return undefined
-      const dropped: ResultDropped = {
-        $conveyor: 'result_dropped',
-        code,
-        message:
-          code === 'RESULT_TOO_LARGE'
-            ? `${(err as Error).message}; the job succeeded but its result was not kept`
-            : 'the job succeeded but its result is not JSON, so it was not kept',
+    const to: Transition = { status: 'succeeded', attempt, result }
+    const sync = this.#sync
+    if (sync) {
+      try {
+        sync.transitionSync(id, to)
+        if (this.#burst > 0) this.#recovered()
+      } catch (err) {
+        const dropped = droppedResult(err, result)
+        if (dropped) this.#transitionSync(sync, id, { status: 'succeeded', attempt, result: dropped })
+        else this.#failed('transition', err)
       }
-      return store.transition(id, { status: 'succeeded', attempt, result: dropped })
+      done?.()
+      return
+    }
+    this.#guard('transition', store.transition(id, to), done, (err) => {
+      const dropped = droppedResult(err, result)
+      return dropped && store.transition(id, { status: 'succeeded', attempt, result: dropped })
     })
   }
 
   failed(id: string, attempt: number, error: JobErrorInfo, done?: () => void): void {
-    this.#guard('transition', this.store.transition(id, { status: 'failed', attempt, error }), done)
+    this.#transition(id, { status: 'failed', attempt, error }, done)
   }
 
   cancelled(id: string, attempt?: number, done?: () => void): void {
     const to =
       attempt === undefined ? { status: 'cancelled' as const } : { status: 'cancelled' as const, attempt }
-    this.#guard('transition', this.store.transition(id, to), done)
+    this.#transition(id, to, done)
   }
 
   /** Records progress; resolves once stored, failed or timed out. Never rejects. */
@@ -159,6 +175,43 @@ export class JobLedger {
     this.#sweep = undefined
     for (const p of this.#pending) p.resolve(undefined)
     this.#pending.clear()
+  }
+
+  /** An outcome write: made at once on a synchronous store, else guarded. */
+  #transition(id: string, to: Transition, done: (() => void) | undefined): void {
+    if (this.#sync) {
+      this.#transitionSync(this.#sync, id, to)
+      done?.()
+    } else this.#guard('transition', this.store.transition(id, to), done)
+  }
+
+  /** Creates on a synchronous store; a failure is counted once for the batch. */
+  #createdSync(store: SyncRecordWrites, records: readonly NewJobRecord[]): Promise<void> {
+    let failure: unknown
+    let failed = false
+    for (const record of records) {
+      try {
+        store.createSync(record)
+      } catch (err) {
+        failure ??= err
+        failed = true
+      }
+    }
+    if (failed) this.#failed('create', failure)
+    else if (this.#burst > 0) this.#recovered()
+    return DONE
+  }
+
+  /** A transition on a synchronous store: its answer, or undefined when it threw (counted). */
+  #transitionSync(store: SyncRecordWrites, id: string, to: Transition): TransitionResult | undefined {
+    try {
+      const answer = store.transitionSync(id, to)
+      if (this.#burst > 0) this.#recovered()
+      return answer
+    } catch (err) {
+      this.#failed('transition', err)
+      return undefined
+    }
   }
 
   /**
@@ -221,6 +274,22 @@ export class JobLedger {
 }
 
 function ignore(): void {}
+
+const DONE: Promise<void> = Promise.resolve()
+
+/** What a `succeeded` record holds when the store refused the result (`err`), or undefined to give up. */
+function droppedResult(err: unknown, result: unknown): ResultDropped | undefined {
+  const code = err instanceof ResultTooLargeError ? 'RESULT_TOO_LARGE' : notJson(result)
+  if (!code) return undefined
+  return {
+    $conveyor: 'result_dropped',
+    code,
+    message:
+      code === 'RESULT_TOO_LARGE'
+        ? `${(err as Error).message}; the job succeeded but its result was not kept`
+        : 'the job succeeded but its result is not JSON, so it was not kept',
+  }
+}
 
 function notJson(value: unknown): 'RESULT_NOT_JSON' | undefined {
   try {

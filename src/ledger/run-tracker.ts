@@ -7,6 +7,11 @@ export interface TrackedRun {
   readonly id: string
   readonly attempt: number
   readonly startedAt: number
+  /**
+   * The tracker's own bookkeeping: where the run sits in its list of watched runs, -1 when it is not
+   * watched. A run starts at -1 and only its tracker changes it (no set or map lookup per job).
+   */
+  watchIndex: number
 }
 
 /**
@@ -42,7 +47,8 @@ export class RunTracker<R extends TrackedRun = TrackedRun> {
   readonly #clock: Clock
   readonly #intervalMs: number
   readonly #onCancel: (run: R) => void
-  readonly #running = new Set<R>()
+  /** Runs watched for a cancel request; each knows its place (`watchIndex`), so leaving is O(1). */
+  readonly #running: R[] = []
   readonly #progress = new WeakMap<R, ProgressState>()
   #timer: TimerHandle | undefined
   #lastTick: number
@@ -79,28 +85,28 @@ export class RunTracker<R extends TrackedRun = TrackedRun> {
   // Outcome writes; `done` (optional) is called once the write is stored, failed or timed out.
 
   succeeded(run: R, result: unknown, done?: () => void): void {
-    this.#running.delete(run)
+    this.#unwatch(run)
     this.#ledger.succeeded(run.id, run.attempt, result, done)
   }
 
   retrying(run: R, runAt: number, code: string, message: string, done?: () => void): void {
-    this.#running.delete(run)
+    this.#unwatch(run)
     this.#ledger.retrying(run.id, run.attempt, runAt, { code, message }, done)
   }
 
   failed(run: R, code: string, message: string, done?: () => void): void {
-    this.#running.delete(run)
+    this.#unwatch(run)
     this.#ledger.failed(run.id, run.attempt, { code, message }, done)
   }
 
   cancelled(run: R, done?: () => void): void {
-    this.#running.delete(run)
+    this.#unwatch(run)
     this.#ledger.cancelled(run.id, run.attempt, done)
   }
 
   /** The attempt ended without an outcome to record (handed back at shutdown). */
   forget(run: R): void {
-    this.#running.delete(run)
+    this.#unwatch(run)
   }
 
   /** A delivery that never became a run (invalid payload, unknown type): record it failed. */
@@ -138,22 +144,36 @@ export class RunTracker<R extends TrackedRun = TrackedRun> {
   close(): void {
     if (this.#timer) this.#clock.clearTimer(this.#timer)
     this.#timer = undefined
-    this.#running.clear()
+    for (const run of this.#running) run.watchIndex = -1
+    this.#running.length = 0
   }
 
   #watch(run: R): void {
-    this.#running.add(run)
+    if (run.watchIndex < 0) {
+      run.watchIndex = this.#running.length
+      this.#running.push(run)
+    }
     if (!this.#timer) {
       this.#lastTick = this.#clock.now()
       this.#timer = this.#clock.setTimer(this.#tick, this.#intervalMs)
     }
   }
 
+  #unwatch(run: R): void {
+    const index = run.watchIndex
+    if (index < 0) return
+    run.watchIndex = -1
+    const last = this.#running.pop()!
+    if (last === run) return
+    this.#running[index] = last
+    last.watchIndex = index
+  }
+
   readonly #tick = (): void => {
     this.#timer = undefined
     const previous = this.#lastTick
     this.#lastTick = this.#clock.now()
-    if (this.#running.size === 0) return
+    if (this.#running.length === 0) return
     this.#timer = this.#clock.setTimer(this.#tick, this.#intervalMs)
     if (this.#polling) return
     const due: R[] = []
@@ -163,9 +183,9 @@ export class RunTracker<R extends TrackedRun = TrackedRun> {
     Promise.all(
       due.map((run) =>
         this.#ledger.peek(run.id).then((record) => {
-          if (!record || !this.#running.has(run)) return
+          if (!record || run.watchIndex < 0) return
           if (record.cancelRequested || record.status === 'cancelled') {
-            this.#running.delete(run)
+            this.#unwatch(run)
             this.#onCancel(run)
           }
         }),

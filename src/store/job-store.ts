@@ -207,3 +207,20 @@ export interface CountsRequests {
 export function countsRequests(store: JobStore): store is JobStore & CountsRequests {
   return typeof (store as Partial<CountsRequests>).requests?.writes === 'number'
 }
+
+/**
+ * Optional: a store whose job-record writes are done by the time they return (the memory store). The
+ * ledger calls these in place of `create` / `transition`, so a write on every job's path costs no
+ * promise, callback or timeout bookkeeping. Same semantics as the promise methods; what those reject
+ * with (StoreUnavailableError, ResultTooLargeError) these throw.
+ */
+export interface SyncRecordWrites {
+  /** Always `true`: the store says so itself (a method's presence alone is not taken as the promise). */
+  readonly syncRecordWrites: true
+  createSync(job: NewJobRecord): boolean
+  transitionSync(id: string, to: Transition): TransitionResult
+}
+
+export function hasSyncRecordWrites(store: JobStore): store is JobStore & SyncRecordWrites {
+  return (store as Partial<SyncRecordWrites>).syncRecordWrites === true
+}

@@ -38,7 +38,7 @@ export function isTerminal(status: JobStatus): boolean {
 /** The fields a write sets and the optional fields it removes. `undefined` values are never set. */
 export interface Patch {
   set: Partial<JobRecord>
-  remove: (keyof JobRecord)[]
+  remove: readonly (keyof JobRecord)[]
   /** The step the record has after this write. */
   step: number
 }
@@ -68,64 +68,76 @@ export function expiryFor(now: number, runAt: number | undefined, ttlMs: number)
   return Math.max(now, runAt ?? 0) + ttlMs
 }
 
+// What each write removes (shared: a patch is built on every job's path).
+const RUNNING_REMOVES: readonly (keyof JobRecord)[] = ['runAt', 'progress']
+const RETRYING_REMOVES: readonly (keyof JobRecord)[] = ['progress']
+const SUCCEEDED_REMOVES: readonly (keyof JobRecord)[] = ['runAt', 'error', 'cancelRequested']
+const SUCCEEDED_EMPTY_REMOVES: readonly (keyof JobRecord)[] = [...SUCCEEDED_REMOVES, 'result']
+const ENDED_REMOVES: readonly (keyof JobRecord)[] = ['runAt', 'cancelRequested']
+
 /**
  * What `to` writes. `resultJson` is the serialised result of a `succeeded` write (checked against the
  * cap by `serializeResult` before anything is written).
  */
 export function transitionPatch(to: Transition, now: number, ttlMs: number): Patch {
-  const common = { status: to.status, updatedAt: now }
   switch (to.status) {
     case 'running':
       return {
         set: {
-          ...common,
+          status: 'running',
+          updatedAt: now,
           attempts: to.attempt,
           startedAt: to.startedAt,
           expiresAt: expiryFor(now, undefined, ttlMs),
         },
-        remove: ['runAt', 'progress'],
+        remove: RUNNING_REMOVES,
         step: stepOf('running', to.attempt),
       }
     case 'retrying':
       return {
         set: {
-          ...common,
+          status: 'retrying',
+          updatedAt: now,
           attempts: to.attempt,
           runAt: to.runAt,
           error: to.error,
           expiresAt: expiryFor(now, to.runAt, ttlMs),
         },
-        remove: ['progress'],
+        remove: RETRYING_REMOVES,
         step: stepOf('retrying', to.attempt),
       }
     case 'succeeded':
       return {
-        set: { ...common, attempts: to.attempt, finishedAt: now, expiresAt: now + ttlMs },
-        remove: [
-          'runAt',
-          'error',
-          'cancelRequested',
-          ...(to.result === undefined ? (['result'] as const) : []),
-        ],
+        set: {
+          status: 'succeeded',
+          updatedAt: now,
+          attempts: to.attempt,
+          finishedAt: now,
+          expiresAt: now + ttlMs,
+        },
+        remove: to.result === undefined ? SUCCEEDED_EMPTY_REMOVES : SUCCEEDED_REMOVES,
         step: TERMINAL_STEP,
       }
     case 'failed':
       return {
-        set: { ...common, attempts: to.attempt, finishedAt: now, error: to.error, expiresAt: now + ttlMs },
-        remove: ['runAt', 'cancelRequested'],
-        step: TERMINAL_STEP,
-      }
-    case 'cancelled':
-      return {
         set: {
-          ...common,
-          ...(to.attempt === undefined ? {} : { attempts: to.attempt }),
+          status: 'failed',
+          updatedAt: now,
+          attempts: to.attempt,
           finishedAt: now,
+          error: to.error,
           expiresAt: now + ttlMs,
         },
-        remove: ['runAt', 'cancelRequested'],
+        remove: ENDED_REMOVES,
         step: TERMINAL_STEP,
       }
+    case 'cancelled': {
+      const set: Partial<JobRecord> = { status: 'cancelled', updatedAt: now }
+      if (to.attempt !== undefined) set.attempts = to.attempt
+      set.finishedAt = now
+      set.expiresAt = now + ttlMs
+      return { set, remove: ENDED_REMOVES, step: TERMINAL_STEP }
+    }
   }
 }
 
