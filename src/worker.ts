@@ -18,10 +18,12 @@ import { type LeaseHolder, LeaseKeeper } from './lease-keeper.ts'
 import { RunTracker, type StartVerdict } from './ledger/run-tracker.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { Metrics } from './metrics.ts'
+import { OutcomeEvents } from './outcome-events.ts'
 import type { Delivery, Queue } from './queue.ts'
 import { JobRegistry } from './registry.ts'
 import { Settler } from './settler.ts'
 import { endAttemptSpan, startAttemptSpan } from './tracing.ts'
+import { TwinHolds } from './twin-holds.ts'
 import {
   type JobOutcomeEvent,
   type WorkerOptions,
@@ -59,8 +61,8 @@ export class Worker {
   /** Running jobs by message id. */
   readonly #active = new Map<string, JobRun>()
   /** Second deliveries of a message id that is running, waiting for that run to end. */
-  readonly #twins = new Map<string, LeaseHolder[]>()
-  readonly #listeners: ((event: JobOutcomeEvent) => void)[] = []
+  readonly #twins: TwinHolds
+  readonly #events = new OutcomeEvents()
   readonly #dispatch: Dispatcher
   #running = 0
   #abandoned = 0
@@ -81,6 +83,7 @@ export class Worker {
     const { leaseMs } = this.settings
     this.#leases = new LeaseKeeper(this.#clock, leaseMs, this.#log, (h, err) => this.#leaseLost(h, err))
     this.#settler = new Settler(this.#clock, this.#log, this.metrics, leaseMs / 6)
+    this.#twins = new TwinHolds(this.#leases, this.#settler)
     const freeSlots = () => (this.#state === 'running' ? this.settings.concurrency - this.#running : 0)
     this.#dispatch = new Dispatcher(freeSlots, (delivery) => this.#start(delivery))
     this.#tracker = ledger
@@ -118,11 +121,7 @@ export class Worker {
 
   /** Subscribes to every attempt's outcome; returns the unsubscribe function. */
   onOutcome(listener: (event: JobOutcomeEvent) => void): () => void {
-    this.#listeners.push(listener)
-    return () => {
-      const i = this.#listeners.indexOf(listener)
-      if (i >= 0) this.#listeners.splice(i, 1)
-    }
+    return this.#events.on(listener)
   }
 
   start(): this {
@@ -272,7 +271,7 @@ export class Worker {
         ? 'job was cancelled; not run'
         : 'job already finished; duplicate delivery acked',
     )
-    this.#emit(run.delivery, run.type, verdict)
+    this.#events.emit(run.delivery, run.type, verdict)
     this.#afterSlotFreed()
   }
 
@@ -295,7 +294,7 @@ export class Worker {
       { jobId: delivery.id, type, queue: delivery.queue, attempt: delivery.attempt, err, code },
       'job dead-lettered',
     )
-    this.#emit(delivery, type, 'dead_letter', { deadLetterCode: code, error: err })
+    this.#events.emit(delivery, type, 'dead_letter', { deadLetterCode: code, error: err })
     this.#afterSlotFreed()
   }
 
@@ -307,7 +306,7 @@ export class Worker {
     this.#finish(run, true)
     this.#settler.settle(run.delivery, () => run.delivery.ack())
     if (run.span) endAttemptSpan(run.span, { outcome: 'success' })
-    const announce = this.#announce(run.delivery, run.type, 'success')
+    const announce = this.#events.announce(run.delivery, run.type, 'success')
     if (run.job.track && this.#tracker) this.#tracker.succeeded(run, value, announce)
     else announce?.()
     const durationMs = this.#record(run, 'success')
@@ -336,7 +335,10 @@ export class Worker {
       const reason = { code, message, error: describeError(err) }
       this.#settler.settle(delivery, () => delivery.deadLetter(reason))
       if (run.span) endAttemptSpan(run.span, { outcome: 'dead_letter', code, reason: message, error: err })
-      const announce = this.#announce(delivery, job.type, 'dead_letter', { deadLetterCode: code, error: err })
+      const announce = this.#events.announce(delivery, job.type, 'dead_letter', {
+        deadLetterCode: code,
+        error: err,
+      })
       if (job.track && this.#tracker) this.#tracker.failed(run, code, message, announce)
       else announce?.()
       const durationMs = this.#record(run, 'dead_letter')
@@ -346,7 +348,7 @@ export class Worker {
       const retryInMs = backoffDelay(run.attempt, job.backoff, this.#random)
       this.#settler.settle(delivery, () => delivery.retry(retryInMs))
       if (run.span) endAttemptSpan(run.span, { outcome, error: err, retryInMs })
-      const announce = this.#announce(delivery, job.type, outcome, { retryInMs, error: err })
+      const announce = this.#events.announce(delivery, job.type, outcome, { retryInMs, error: err })
       if (job.track && this.#tracker) {
         const e = describeError(err)
         this.#tracker.retrying(run, this.#clock.now() + retryInMs, e.code ?? e.name, e.message, announce)
@@ -375,7 +377,7 @@ export class Worker {
     this.#finish(run, true)
     this.#settler.settle(run.delivery, () => run.delivery.ack())
     if (run.span) endAttemptSpan(run.span, { outcome: 'cancelled' })
-    this.#tracker?.cancelled(run, this.#announce(run.delivery, run.type, 'cancelled'))
+    this.#tracker?.cancelled(run, this.#events.announce(run.delivery, run.type, 'cancelled'))
     run.log.info({ outcome: 'cancelled', durationMs: this.#clock.now() - run.startedAt }, 'job cancelled')
     this.#afterSlotFreed()
   }
@@ -385,9 +387,7 @@ export class Worker {
     const { delivery } = holder
     this.metrics.leaseLost.inc({ queue: delivery.queue })
     if (!(holder instanceof JobRun)) {
-      const twins = this.#twins.get(delivery.id)
-      const at = twins?.indexOf(holder) ?? -1
-      if (at >= 0) twins!.splice(at, 1)
+      this.#twins.drop(holder)
       return
     }
     if (holder.finished) return
@@ -398,7 +398,7 @@ export class Worker {
     if (holder.span) endAttemptSpan(holder.span, { outcome: 'lease_lost', error: err })
     this.#finish(holder)
     holder.log.warn({ err }, 'lease lost; handler aborted, nothing acked (the message runs again)')
-    this.#emit(delivery, holder.type, 'lease_lost', { error: err })
+    this.#events.emit(delivery, holder.type, 'lease_lost', { error: err })
     this.#afterSlotFreed()
   }
 
@@ -409,7 +409,7 @@ export class Worker {
     // Still ours for a moment: hand it back unrun. Already gone: someone else has it; leave it.
     if (delivery.leaseExpiresAt > this.#clock.now()) this.#settler.settle(delivery, () => delivery.release())
     this.#log.warn({ jobId: delivery.id, queue: delivery.queue }, 'delivery not started: its lease ran out')
-    this.#emit(delivery, delivery.envelope?.type, 'lease_lost')
+    this.#events.emit(delivery, delivery.envelope?.type, 'lease_lost')
     this.#afterSlotFreed()
   }
 
@@ -417,11 +417,7 @@ export class Worker {
   #holdTwin(delivery: Delivery): void {
     this.#running--
     this.metrics.duplicates.inc({ queue: delivery.queue })
-    const twin: LeaseHolder = { delivery }
-    const twins = this.#twins.get(delivery.id)
-    if (twins) twins.push(twin)
-    else this.#twins.set(delivery.id, [twin])
-    this.#leases.add(twin)
+    this.#twins.hold(delivery)
     this.#log.warn(
       { jobId: delivery.id, queue: delivery.queue },
       'message already running here; not started twice',
@@ -437,7 +433,7 @@ export class Worker {
     this.#settler.settle(run.delivery, () => run.delivery.retry(0))
     run.span?.addEvent('released', { 'conveyor.reason': 'worker stopped' })
     run.span?.end()
-    this.#emit(run.delivery, run.type, 'released')
+    this.#events.emit(run.delivery, run.type, 'released')
     run.log.warn('job handed back unfinished at shutdown')
   }
 
@@ -455,14 +451,7 @@ export class Worker {
     this.#leases.delete(run)
     this.#running--
     if (run.timeout) this.#timeouts.cancel(run.timeout)
-    const twins = this.#twins.get(run.id)
-    if (!twins) return
-    this.#twins.delete(run.id)
-    for (const twin of twins) {
-      const { delivery } = twin
-      this.#leases.delete(twin)
-      this.#settler.settle(delivery, succeeded ? () => delivery.ack() : () => delivery.release())
-    }
+    this.#twins.settle(run.id, succeeded)
   }
 
   /** Counts the attempt in the metrics; returns how long it ran, in ms. */
@@ -480,38 +469,5 @@ export class Worker {
   #wakeIdle(): void {
     if (this.#running === 0 && this.#idleWaiters.length > 0)
       for (const wake of this.#idleWaiters.splice(0)) wake()
-  }
-
-  #emit(
-    delivery: Delivery,
-    type: string | undefined,
-    outcome: JobOutcomeEvent['outcome'],
-    extra: Partial<JobOutcomeEvent> = {},
-  ): void {
-    this.#announce(delivery, type, outcome, extra)?.()
-  }
-
-  /**
-   * The outcome event, to tell listeners when called (the ledger calls it once it has recorded the
-   * outcome, or given up on the write); undefined when nobody listens.
-   */
-  #announce(
-    delivery: Delivery,
-    type: string | undefined,
-    outcome: JobOutcomeEvent['outcome'],
-    extra: Partial<JobOutcomeEvent> = {},
-  ): (() => void) | undefined {
-    if (this.#listeners.length === 0) return undefined
-    const event: JobOutcomeEvent = {
-      id: delivery.id,
-      type,
-      queue: delivery.queue,
-      attempt: delivery.attempt,
-      outcome,
-      ...extra,
-    }
-    return () => {
-      for (const listener of this.#listeners) listener(event)
-    }
   }
 }
