@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -126,6 +126,12 @@ export async function runScenario(
   } finally {
     trace('cleaning up')
     await run.stop()
+    // FAULTS_KEEP=<dir>: the event file is kept there as <scenario>-<backend>.jsonl (for looking into a run).
+    const keep = process.env.FAULTS_KEEP
+    if (keep)
+      await copyFile(events, join(keep, `${scenario}-${backend}.jsonl`)).catch((err: Error) => {
+        process.stderr.write(`FAULTS_KEEP: could not keep the event file: ${err.message}\n`)
+      })
     await proxy?.stop()
     await direct.close()
     await rm(dir, { recursive: true, force: true })
