@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { type ChildProcess, execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -26,54 +26,12 @@ import { JobOutcomes } from '../src/testing.ts'
 import { Worker } from '../src/worker.ts'
 import { testLogger } from './support/async.ts'
 import { freePort } from './support/ports.ts'
+import { exitCode, startService as start } from './support/service-process.ts'
 import { bearer, SECRET, TestStack } from './support/stack.ts'
 
 // What a newcomer meets in the first hour of `npm start`: restarts, stops, tokens, a busy port.
 
-const MAIN = fileURLToPath(new URL('../src/service/main.ts', import.meta.url))
 const CLI = fileURLToPath(new URL('../src/service/cli.ts', import.meta.url))
-
-/** `npm start` as a child process, its output read line by line. */
-function start(env: Record<string, string>) {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const lines: string[] = []
-  const waiters: { match: (line: string) => boolean; resolve: (line: string) => void }[] = []
-  for (const stream of [child.stdout!, child.stderr!]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      lines.push(line)
-      for (const w of waiters.splice(0))
-        if (w.match(line)) w.resolve(line)
-        else waiters.push(w)
-    })
-  }
-  const line = (pattern: RegExp, timeoutMs = 20_000): Promise<string> => {
-    const seen = lines.find((l) => pattern.test(l))
-    if (seen) return Promise.resolve(seen)
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no line matching ${pattern}:\n${lines.join('\n')}`)),
-        timeoutMs,
-      )
-      waiters.push({
-        match: (l) => pattern.test(l),
-        resolve: (l) => {
-          clearTimeout(timer)
-          resolve(l)
-        },
-      })
-    })
-  }
-  return { child, lines, line }
-}
-
-async function exitCode(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode
-  const [code] = (await once(child, 'exit')) as [number | null]
-  return code
-}
 
 async function stop(child: ChildProcess): Promise<number | null> {
   child.kill('SIGTERM')

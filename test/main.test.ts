@@ -1,58 +1,10 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { freePort } from './support/ports.ts'
-
-const MAIN = fileURLToPath(new URL('../src/service/main.ts', import.meta.url))
-
-/** `npm start` as a child process, with its output read line by line. */
-function start(env: Record<string, string>, args: string[] = []) {
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const lines: string[] = []
-  const waiters: { match: (line: string) => boolean; resolve: (line: string) => void }[] = []
-  for (const stream of [child.stdout!, child.stderr!]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      lines.push(line)
-      for (const w of waiters.splice(0))
-        if (w.match(line)) w.resolve(line)
-        else waiters.push(w)
-    })
-  }
-  /** Resolves with the first output line that matches (already printed or still to come). */
-  const line = (pattern: RegExp, timeoutMs = 20_000): Promise<string> => {
-    const seen = lines.find((l) => pattern.test(l))
-    if (seen) return Promise.resolve(seen)
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no line matching ${pattern}:\n${lines.join('\n')}`)),
-        timeoutMs,
-      )
-      waiters.push({
-        match: (l) => pattern.test(l),
-        resolve: (l) => {
-          clearTimeout(timer)
-          resolve(l)
-        },
-      })
-    })
-  }
-  return { child, lines, line }
-}
-
-async function exitCode(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode
-  const [code] = (await once(child, 'exit')) as [number | null]
-  return code
-}
+import { exitCode, startService as start } from './support/service-process.ts'
 
 test('npm start: API and worker on the embedded defaults, a demo export emailed, a clean stop on SIGTERM', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'conveyor-main-'))
