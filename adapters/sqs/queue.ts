@@ -5,6 +5,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs'
+import type { Batcher } from '../../src/batcher.ts'
 import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
 import { type Clock, systemClock } from '../../src/clock.ts'
 import { type DeadLetterSource, peekDeadLetters, redriveDeadLetters } from '../../src/dead-letter-browser.ts'
@@ -35,7 +36,7 @@ import type {
   SendOptions,
 } from '../../src/queue.ts'
 import { reportSends } from '../../src/send-results.ts'
-import { type Batcher, deleteBatcher, type OutgoingMessage, sendBatcher } from './batcher.ts'
+import { deleteBatcher, type OutgoingMessage, sendBatcher } from './batcher.ts'
 import { SqsConsumer } from './consumer.ts'
 import { SqsDelivery } from './delivery.ts'
 import { SQS_MAX_BATCH, SQS_MAX_BYTES, type SqsOptions, type SqsRuntime, sqsOptions } from './options.ts'
