@@ -143,6 +143,11 @@ export const ConfigSchema = Type.Object({
       PubSubOptionsSchema.properties.requestTimeoutMs,
       'Deadline of a send and of the calls Conveyor makes itself: a stalled Pub/Sub is a 503 within it.',
     ),
+    pullWaitMs: env(
+      'PUBSUB_PULL_WAIT_MS',
+      PubSubOptionsSchema.properties.pullWaitMs,
+      'How long a pull waits for messages before answering empty. Stopping a worker lets the pull under way finish, so it can take this long.',
+    ),
     maxDeliveryAttempts: env(
       'PUBSUB_MAX_DELIVERY_ATTEMPTS',
       PubSubOptionsSchema.properties.maxDeliveryAttempts,

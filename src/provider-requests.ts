@@ -70,7 +70,7 @@ export function countAwsRequests<C extends AwsClientLike>(client: C, provider: s
 /**
  * Constructor options for a google-gax client (`new PubSub({ ...countGrpcRequests('pubsub') })`): gRPC's
  * call-invocation transformer sees every call the client starts, `/google.pubsub.v1.Publisher/Publish`
- * counting as `Publish`. A streaming pull counts once when it opens.
+ * counting as `Publish`.
  */
 export function countGrpcRequests(provider: string): Record<string, unknown> {
   return {

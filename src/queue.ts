@@ -85,12 +85,6 @@ export interface ConsumeOptions {
    * unless it is settled or its lease extended. Defaults to the adapter's configured lease.
    */
   leaseMs?: number
-  /**
-   * The longest a delivery may stay leased while it runs, counted from when it is taken (the longest job
-   * timeout, plus margin). Backends whose client extends leases by itself (Pub/Sub) keep extending up to
-   * this after take; others ignore it. Default: leaseMs.
-   */
-  maxLeaseMs?: number
   /** Called whenever `take` may return something it could not before. Must be cheap; must not throw. */
   onReadable: () => void
 }

@@ -129,15 +129,10 @@ export class Worker {
     this.#state = 'running'
     const prefetch = this.settings.prefetch ?? this.settings.concurrency
     for (const [name, weight] of Object.entries(this.queues)) {
-      const longestJobMs = Math.max(
-        0,
-        ...[...this.registry].filter((j) => j.queue === name).map((j) => j.timeoutMs),
-      )
       this.#dispatch.add(weight, (onReadable) =>
         this.#queue.consume(name, {
           prefetch,
           leaseMs: this.settings.leaseMs,
-          maxLeaseMs: longestJobMs + this.settings.leaseMs,
           onReadable,
         }),
       )

@@ -168,7 +168,7 @@ test('e2e: Pub/Sub (emulator), Cloud Storage (emulator) and SMTP (smtp-server): 
   const runId = `e2e${Date.now().toString(36)}`
   const stack = await TestStack.start({
     queue: new PubSubQueue(
-      { autoCreate: true, topicPrefix: `${runId}-`, leaseMs: 10_000, relayHoldMs: 20_000 },
+      { autoCreate: true, topicPrefix: `${runId}-`, leaseMs: 10_000, relayHoldMs: 20_000, pullWaitMs: 500 },
       {
         logger: testLogger,
         claimStore: new GcsObjectStore({ bucket: 'conveyor-e2e', storage: gcs.storage }),

@@ -19,6 +19,7 @@ multiprocessSuite({
         PUBSUB_EMULATOR_HOST: emulator.host,
         GOOGLE_CLOUD_PROJECT: process.env.GOOGLE_CLOUD_PROJECT ?? 'conveyor-test',
         PUBSUB_AUTO_CREATE: 'true',
+        PUBSUB_PULL_WAIT_MS: '1000',
         PUBSUB_TOPIC_PREFIX: `mp${Date.now().toString(36)}-`,
       },
       async stop() {

@@ -25,7 +25,7 @@ test('pubsub: after the emulator restarts (all state gone), resources are made a
   skip,
 }, async (t) => {
   const queue = new PubSubQueue(
-    { autoCreate: true, topicPrefix: prefix, leaseMs: 10_000, relayHoldMs: 20_000 },
+    { autoCreate: true, topicPrefix: prefix, leaseMs: 10_000, relayHoldMs: 20_000, pullWaitMs: 500 },
     { logger: testLogger },
   )
   t.after(() => queue.close())
@@ -74,7 +74,10 @@ test('pubsub: without autoCreate, a missing subscription is a clear error', { sk
 test('pubsub: a consumer whose subscription is missing retries with backoff, is reported not consuming, and starts once it exists', {
   skip,
 }, async (t) => {
-  const queue = new PubSubQueue({ topicPrefix: prefix, leaseMs: 10_000 }, { logger: testLogger })
+  const queue = new PubSubQueue(
+    { topicPrefix: prefix, leaseMs: 10_000, pullWaitMs: 500 },
+    { logger: testLogger },
+  )
   t.after(() => queue.close())
   let ran = 0
   const job = defineJob({
@@ -94,11 +97,11 @@ test('pubsub: a consumer whose subscription is missing retries with backoff, is 
   assert.equal(ran, 1)
 })
 
-test('pubsub: closing a consumer hands back every message the client holds, not only those Conveyor buffered', {
+test('pubsub: closing a consumer hands back every message it pulled, the buffered ones and what a pull under way brings', {
   skip,
 }, async (t) => {
   // A 60 s ack deadline: a message held and not handed back would be stuck for a minute.
-  const options = { autoCreate: true, topicPrefix: prefix, leaseMs: 60_000 }
+  const options = { autoCreate: true, topicPrefix: prefix, leaseMs: 60_000, pullWaitMs: 500 }
   const first = new PubSubQueue(options, { logger: testLogger })
   t.after(() => first.close())
   const name = 'handback'
@@ -146,11 +149,11 @@ test('pubsub: closing a consumer hands back every message the client holds, not 
   assert.equal(seen.size, 40)
 })
 
-test('pubsub: after its consumer closed, a taken delivery keeps its lease by unary ModifyAckDeadline and acks', {
+test('pubsub: after its consumer closed, a taken delivery still extends its lease and acks', {
   skip,
 }, async (t) => {
   const queue = new PubSubQueue(
-    { autoCreate: true, topicPrefix: prefix, leaseMs: 10_000 },
+    { autoCreate: true, topicPrefix: prefix, leaseMs: 10_000, pullWaitMs: 500 },
     { logger: testLogger },
   )
   t.after(() => queue.close())
@@ -159,7 +162,6 @@ test('pubsub: after its consumer closed, a taken delivery keeps its lease by una
   const readable = deferred()
   const consumer = queue.consume(name, {
     prefetch: 1,
-    maxLeaseMs: 60_000,
     onReadable: () => readable.resolve(),
   })
   await queue.send(name, createEnvelope({ type: 'x', payload: {}, maxAttempts: 5, now: Date.now() }))

@@ -1,66 +1,76 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Duration, type Message, type Subscription } from '@google-cloud/pubsub'
 import { Deque } from '../../src/deque.ts'
 import type { ConsumeOptions, Consumer, Delivery } from '../../src/queue.ts'
 import type { PubSubDelivery } from './delivery.ts'
 import type { PubSubQueue } from './queue.ts'
 import { DelayRelay } from './relay.ts'
+import type { ReceivedMessage } from './unary.ts'
+
+const MAX_POLLERS = 4
+/** Pub/Sub's largest Pull. */
+const MAX_PULL = 1_000
 
 /**
- * Streaming pull on the queue's subscription, with flow control sized from the prefetch and lease
- * extension by the client; plus the queue's delay relay.
+ * Pulls the queue's subscription (unary Pull, like SQS's ReceiveMessage) for no more messages than its
+ * buffer has room for, so it never holds more than `prefetch` untaken deliveries; plus the queue's
+ * delay relay. Streaming pull is not used: Google's emulator ignores its flow control and pushes a
+ * whole backlog, and messages the client then holds unread get no lease extension and are delivered
+ * again while their first copy still waits (measured: jobs run up to five times).
  *
- * Leases: the client keeps every message it holds leased (buffered ones too), at least leaseMs ahead,
- * for up to 2 × maxLeaseMs from receipt. take() hands out nothing that waited more than maxLeaseMs
- * (it is released instead), and each delivery's own extension budget (maxLeaseMs) starts at take(), so
- * a job that waited and then runs to its timeout keeps its lease.
+ * Leases: a pulled message is leased until its ack deadline (the subscription's, at most the consume
+ * `leaseMs`), estimated from when the pull answered. The consumer keeps the leases of buffered
+ * deliveries alive (every lease/3 it extends, in one ModifyAckDeadline, those with less than 2/3 left),
+ * and take() drops one whose lease ran out all the same, unrun. Taken deliveries are the worker's to
+ * extend.
  *
- * A start that fails (subscription missing, emulator not up yet) is retried with backoff; `consuming`
- * says whether the stream is open. close() closes the stream at once and hands back everything the
- * client holds that no handler took: Conveyor's buffer and the client's own flow-control backlog.
+ * A start or a pull that fails (subscription missing, emulator not up yet, network down) is retried with
+ * backoff; `consuming` says whether it is pulling. close() stops pulling, hands back what no handler took
+ * and waits for the pulls under way (at most this.#backend.options.pullWaitMs), handing back what they bring.
  */
 export class PubSubConsumer implements Consumer {
   readonly queue: string
   readonly #backend: PubSubQueue
   readonly #options: ConsumeOptions
-  readonly #buffer = new Deque<PubSubDelivery>()
-  #subscription: Subscription | undefined
-  #relay: DelayRelay | undefined
-  #closed = false
-  /** Taken and not yet settled. */
-  readonly #outstanding = new Set<PubSubDelivery>()
-  readonly #settling = new Set<Promise<unknown>>()
-  #streamClosed = false
-  #subscriptionName = ''
-  #reopening = false
-  #consuming = false
   readonly #leaseMs: number
-  readonly #maxLeaseMs: number
-  readonly #stopWaiting = new AbortController()
+  readonly #buffer = new Deque<PubSubDelivery>()
+  readonly #abort = new AbortController()
+  readonly #pollers: Promise<void>[] = []
+  #reserved = 0
+  #wakeSpace: (() => void)[] = []
+  #relay: DelayRelay | undefined
+  #subscription = ''
+  #closed = false
+  #failing = true
+  #keepAlive: ReturnType<typeof setTimeout> | undefined
   readonly started: Promise<void>
 
   constructor(backend: PubSubQueue, queue: string, options: ConsumeOptions) {
     this.#backend = backend
     this.queue = queue
     this.#options = options
-    this.#leaseMs = Math.max(10_000, options.leaseMs ?? backend.options.leaseMs)
-    this.#maxLeaseMs = Math.max(this.#leaseMs, options.maxLeaseMs ?? this.#leaseMs)
+    // Pub/Sub's shortest ack deadline is 10 s; the subscription's own is the most a pull can count on.
+    this.#leaseMs = Math.min(
+      backend.options.leaseMs,
+      Math.max(10_000, options.leaseMs ?? backend.options.leaseMs),
+    )
     this.started = this.#start()
   }
 
   get consuming(): boolean {
-    return this.#consuming && !this.#closed
+    return !this.#closed && !this.#failing
   }
 
-  /** Opens the stream once the queue's resources answer, trying again with backoff (0.25 s doubling to 5 s). */
+  /** Resolves the queue's resources (again with backoff, 0.25 s doubling to 5 s), then starts pulling. */
   async #start(): Promise<void> {
     for (let failures = 0; !this.#closed; failures++) {
       try {
         const names = await this.#backend.names(this.queue)
         if (this.#closed) return
-        this.#subscriptionName = names.subscription
-        this.#open(names.subscription)
+        this.#subscription = names.subscription
+        this.#failing = false
         this.#relay = new DelayRelay(this.#backend, names, this.#backend.options.relayHoldMs)
+        const pollers = Math.min(MAX_POLLERS, Math.ceil(this.#options.prefetch / 50))
+        for (let i = 0; i < pollers; i++) this.#pollers.push(this.#poll())
         if (failures > 0) this.#backend.log.info({ queue: this.queue }, 'Pub/Sub consumer started')
         return
       } catch (err) {
@@ -70,117 +80,117 @@ export class PubSubConsumer implements Consumer {
           'cannot start Pub/Sub consumer yet; retrying',
         )
         this.#backend.forget(this.queue)
-        await sleep(waitMs, undefined, { signal: this.#stopWaiting.signal }).catch(() => undefined)
+        await this.#pause(waitMs)
       }
     }
-  }
-
-  #open(name: string): void {
-    const subscription = this.#backend.client.subscription(name, {
-      // Flow control counts every unacked message: the prefetch buffer plus the jobs running.
-      flowControl: { maxMessages: this.#options.prefetch * 2, allowExcessMessages: false },
-      // Never less than our lease ahead; buffered wait (≤ maxLeaseMs) plus a run's budget (maxLeaseMs).
-      minAckDeadline: Duration.from({ milliseconds: this.#leaseMs }),
-      maxExtensionTime: Duration.from({ milliseconds: 2 * this.#maxLeaseMs }),
-      // A message holds its flow-control slot until its ack is sent: flush acks as often as publishes
-      // (the client's default of 100 ms caps throughput at the window / 0.1 s).
-      batching: { maxMilliseconds: this.#backend.options.batchFlushMs },
-      // close() returns at once: no nacks, no more leasing (see close()).
-      closeOptions: { timeout: Duration.from({ milliseconds: 0 }) },
-    })
-    subscription.on('message', (m: Message) => void this.#receive(m))
-    subscription.on('error', (err: Error) => {
-      // The client retries transient errors by itself and emits 'error' only for one it gives up on
-      // (the subscription is gone, e.g. a restarted emulator): then open a new one once the resources
-      // are back. Errors from a subscription already replaced are stale.
-      if (subscription !== this.#subscription || this.#closed) return
-      this.#backend.log.warn({ err, queue: this.queue }, 'Pub/Sub subscription failed; reopening it')
-      this.#consuming = false
-      void this.#reopen(subscription)
-    })
-    this.#subscription = subscription
-    this.#consuming = true
-  }
-
-  async #reopen(old: Subscription): Promise<void> {
-    if (this.#reopening) return
-    this.#reopening = true
-    await old.close().catch(() => undefined)
-    for (let failures = 1; !this.#closed; failures++) {
-      await sleep(Math.min(5_000, 250 * 2 ** failures), undefined, {
-        signal: this.#stopWaiting.signal,
-      }).catch(() => undefined)
-      if (this.#closed) break
-      try {
-        this.#backend.forget(this.queue)
-        const names = await this.#backend.names(this.queue)
-        if (!this.#closed) this.#open(names.subscription)
-        this.#backend.log.info({ queue: this.queue }, 'Pub/Sub subscription reopened')
-        break
-      } catch (err) {
-        this.#backend.log.warn({ err, queue: this.queue, failures }, 'cannot reopen Pub/Sub subscription yet')
-      }
-    }
-    this.#reopening = false
-  }
-
-  async #receive(message: Message): Promise<void> {
-    if (this.#closed) {
-      this.#handBackRaw(message) // the stream is closing: straight back, not left to time out
-      return
-    }
-    const delivery = await this.#backend.admit(this.queue, message, this.#leaseMs)
-    if (!delivery) return
-    if (this.#closed) {
-      this.#handBackRaw(message)
-      return
-    }
-    delivery.consumer = this
-    this.#buffer.push(delivery)
-    this.#options.onReadable()
   }
 
   take(max: number): Delivery[] {
     const out: Delivery[] = []
-    if (this.#closed) return out
+    const before = this.#buffer.length
     const now = this.#backend.clock.now()
     while (out.length < max) {
       const d = this.#buffer.shift()
       if (!d) break
-      if (now - d.receivedAt > this.#maxLeaseMs) {
-        // Waited so long that the client's extension budget could not cover a full run: hand it back.
-        void d.release().catch(() => undefined)
-        continue
-      }
-      d.leaseExpiresAt = now + this.#leaseMs // the client has kept it leased while it waited
-      d.budgetEndsAt = now + this.#maxLeaseMs
-      this.#outstanding.add(d)
+      if (d.leaseExpiresAt <= now) continue // delivered again already: not ours to run or settle
       out.push(d)
     }
+    if (this.#buffer.length < before) for (const wake of this.#wakeSpace.splice(0)) wake()
     return out
   }
 
-  /** Nacks a message no delivery was made for: through the stream while open, else by unary RPC. */
-  #handBackRaw(message: Message): void {
-    if (!this.#streamClosed) message.nack()
-    else void this.#backend.release(this.#subscriptionName, [message.ackId]).catch(() => undefined)
+  /** How many more messages to ask for now, up to the prefetch. */
+  #room(): number {
+    return Math.min(MAX_PULL, this.#options.prefetch - this.#buffer.length - this.#reserved)
   }
 
-  /** The subscription's name; settling by unary RPC after the stream closed needs it. */
-  get subscriptionName(): string {
-    return this.#subscriptionName
+  async #poll(): Promise<void> {
+    let failures = 0
+    while (!this.#closed) {
+      const want = this.#room()
+      if (want <= 0) {
+        await new Promise<void>((resolve) => this.#wakeSpace.push(resolve))
+        continue
+      }
+      this.#reserved += want
+      let received: ReceivedMessage[]
+      let leaseExpiresAt = 0
+      try {
+        received = await this.#backend.pull(this.#subscription, want, this.#backend.options.pullWaitMs)
+        // The ack deadline starts when the service hands the messages out, moments before this answer
+        // arrives: the worker keeps a sixth of the lease as margin.
+        leaseExpiresAt = this.#backend.clock.now() + this.#leaseMs
+        if (failures > 0) this.#backend.log.info({ queue: this.queue }, 'Pub/Sub reachable again; pulling')
+        failures = 0
+        this.#failing = false
+      } catch (err) {
+        failures++
+        this.#failing = true
+        const waitMs = Math.min(5_000, 200 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2)
+        if (failures === 1 || failures % 10 === 0) {
+          this.#backend.log.warn(
+            { queue: this.queue, err, failures, retryInMs: Math.round(waitMs) },
+            'cannot pull from Pub/Sub; backing off',
+          )
+        }
+        if (isNotFound(err)) await this.#resolveAgain()
+        await this.#pause(waitMs)
+        continue
+      } finally {
+        this.#reserved -= want
+      }
+      let accepted = 0
+      for (const m of received) {
+        const delivery = await this.#backend.admit(this.queue, this.#subscription, m, leaseExpiresAt)
+        if (!delivery) continue
+        if (this.#closed) {
+          await delivery.release().catch(() => undefined) // arrived after close: straight back
+          continue
+        }
+        this.#buffer.push(delivery)
+        accepted++
+      }
+      if (accepted > 0) {
+        this.#scheduleKeepAlive()
+        this.#options.onReadable()
+      }
+    }
   }
 
-  /** Whether settlements still go through the stream (else by unary RPC on the ack id). */
-  get streaming(): boolean {
-    return !this.#streamClosed
+  /** The subscription is gone (a restarted emulator): check the resources again (autoCreate makes them). */
+  async #resolveAgain(): Promise<void> {
+    this.#backend.forget(this.queue)
+    try {
+      this.#subscription = (await this.#backend.names(this.queue)).subscription
+    } catch {
+      // Still missing: the next pull fails the same way and backs off further.
+    }
   }
 
-  /** A delivery's settlement under way through the stream; close() lets these finish first. */
-  settling(delivery: PubSubDelivery, done: Promise<unknown>): void {
-    this.#outstanding.delete(delivery)
-    const tracked = done.finally(() => this.#settling.delete(tracked))
-    this.#settling.add(tracked)
+  /** Extends the leases of buffered deliveries that have used a third of theirs, in one call. */
+  #keepBufferedLeases(): void {
+    this.#keepAlive = undefined
+    if (this.#closed || this.#buffer.length === 0) return
+    const now = this.#backend.clock.now()
+    const due = [...this.#buffer].filter((d) => d.leaseExpiresAt - now <= (this.#leaseMs * 2) / 3)
+    if (due.length > 0) {
+      this.#backend
+        .extendDeliveries(this.#subscription, due, this.#leaseMs)
+        .then(() => {
+          for (const d of due) if (d.leaseExpiresAt > now) d.leaseExpiresAt = now + this.#leaseMs
+        })
+        .catch((err: unknown) => {
+          // The next round tries again; take() drops any that ran out meanwhile.
+          this.#backend.log.warn({ err, queue: this.queue }, 'could not extend buffered Pub/Sub leases')
+        })
+    }
+    this.#scheduleKeepAlive()
+  }
+
+  #scheduleKeepAlive(): void {
+    if (this.#keepAlive || this.#closed || this.#buffer.length === 0) return
+    this.#keepAlive = setTimeout(() => this.#keepBufferedLeases(), this.#leaseMs / 3)
+    this.#keepAlive.unref()
   }
 
   /** Messages held by this consumer (buffered); delayed ones held by its relay. */
@@ -189,77 +199,31 @@ export class PubSubConsumer implements Consumer {
   }
 
   /**
-   * Stops receiving: lets settlements under way reach the stream, closes the stream at once (no nacks, no
-   * more lease extension), and hands untaken messages back by unary RPC. Taken deliveries settle by unary
-   * RPC on their ack ids from then on.
+   * Stops pulling and hands back what was pulled but not taken. Pulls under way are not cancelled (the
+   * service may already have handed their messages out); they end within `pullWaitMs` and what they
+   * bring is handed back. Taken deliveries stay valid to settle until the Queue closes.
    */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#stopWaiting.abort()
+    if (this.#keepAlive) clearTimeout(this.#keepAlive)
+    this.#abort.abort() // ends back-off pauses, not requests
+    for (const wake of this.#wakeSpace.splice(0)) wake()
     await this.started
     const untaken: PubSubDelivery[] = []
     for (let d = this.#buffer.shift(); d; d = this.#buffer.shift()) untaken.push(d)
-    await Promise.allSettled([...this.#settling])
-    this.#streamClosed = true
-    this.#consuming = false
-    // Messages the client received but held back (flow control) never reach us: nack them too, or they
-    // would sit until their ack deadline ran out.
-    const backlog = this.#subscription ? clientBacklog(this.#subscription) : []
-    // Acks and nacks the client queued go out before the stream closes: closing without a nack timeout
-    // would leave them to a batch timer the closing client may never run (then they come back later).
-    if (this.#subscription)
-      await flushClientQueues(this.#subscription, this.#backend.options.requestTimeoutMs)
-    await this.#subscription?.close().catch((err: unknown) => {
-      this.#backend.log.warn({ err, queue: this.queue }, 'error closing Pub/Sub subscription')
-    })
     await Promise.all([
       ...untaken.map((d) => d.release().catch(() => undefined)),
-      this.#backend
-        .release(
-          this.#subscriptionName,
-          backlog.map((m) => m.ackId),
-        )
-        .catch(() => undefined),
+      ...this.#pollers,
+      this.#relay?.stop(),
     ])
-    if (this.#relay) {
-      await this.#relay.stop()
-      this.#backend.trackLoop(this.#relay.done)
-    }
   }
 
-  /** At Queue close: deliveries taken and never settled are handed back for redelivery. */
-  async handBack(): Promise<void> {
-    const ackIds = [...this.#outstanding].map((d) => d.message.ackId)
-    this.#outstanding.clear()
-    await this.#backend.release(this.#subscriptionName, ackIds).catch(() => undefined)
+  #pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.#abort.signal }).catch(() => undefined)
   }
 }
 
-/**
- * Messages the client library holds but has not emitted (its flow-control backlog). It drops them
- * silently when closed without a nack timeout, so we read them first. The field is private to the client
- * (`@google-cloud/pubsub` 6.x); if its shape changes this returns nothing and they come back after their
- * ack deadline, as before.
- */
-function clientBacklog(subscription: Subscription): Message[] {
-  const inventory = (subscription as unknown as { _subscriber?: { _inventory?: { _pending?: unknown } } })
-    ._subscriber?._inventory
-  const pending = inventory?._pending
-  return Array.isArray(pending) ? [...(pending as Message[])] : []
-}
-
-/** Sends what the client's ack and modAck queues hold and waits for it (private fields, as above). */
-async function flushClientQueues(subscription: Subscription, timeoutMs: number): Promise<void> {
-  type Queue = { flush?: () => Promise<void>; onDrain?: () => Promise<void>; numInFlightRequests?: number }
-  const subscriber = (subscription as unknown as { _subscriber?: { _acks?: Queue; _modAcks?: Queue } })
-    ._subscriber
-  const queues = [subscriber?._acks, subscriber?._modAcks].filter((q): q is Queue => !!q?.flush)
-  const drained = Promise.allSettled(
-    queues.map(async (q) => {
-      await q.flush!()
-      if ((q.numInFlightRequests ?? 0) > 0 && q.onDrain) await q.onDrain()
-    }),
-  )
-  await Promise.race([drained, sleep(timeoutMs)])
+function isNotFound(err: unknown): boolean {
+  return (err as { code?: number }).code === 5
 }

@@ -1,14 +1,14 @@
-import type { Message } from '@google-cloud/pubsub'
 import type { DeadLetterReason, Envelope } from '../../src/envelope.ts'
 import { AlreadySettledError, type ConveyorError, LeaseLostError } from '../../src/errors.ts'
 import type { Delivery } from '../../src/queue.ts'
-import type { PubSubConsumer } from './consumer.ts'
 import type { PubSubQueue } from './queue.ts'
+import type { ReceivedMessage } from './unary.ts'
 
 /**
- * One message from the streaming pull. While the stream is open the client keeps its lease (at least
- * leaseMs ahead); after the consumer closed, extendLease sends ModifyAckDeadline itself. The extension
- * budget (maxLeaseMs) counts from take(), when the handler starts, not from receipt.
+ * One pulled message, leased until its ack deadline: `leaseExpiresAt` is estimated from when the pull
+ * answered. Extending it is a ModifyAckDeadline; settling it an Acknowledge or a ModifyAckDeadline 0
+ * (batched by its consumer). The emulator, like the service without exactly-once delivery, accepts an
+ * ack id whose deadline passed, so a lost lease is known from the clock, not from an error.
  */
 export class PubSubDelivery implements Delivery {
   readonly id: string
@@ -16,37 +16,35 @@ export class PubSubDelivery implements Delivery {
   readonly attempt: number
   readonly envelope: Envelope | undefined
   readonly malformed: ConveyorError | undefined
-  readonly message: Message
+  readonly received: ReceivedMessage
+  readonly ackId: string
+  /** The subscription it was pulled from; settlements and extensions go there. */
+  readonly subscription: string
   readonly claimKey: string | undefined
-  /** When it arrived (adapter clock). */
-  readonly receivedAt: number
   leaseExpiresAt: number
-  /** The latest the lease may be extended to (set at take: now + maxLeaseMs). */
-  budgetEndsAt = Number.POSITIVE_INFINITY
-  /** The consumer that received it (set when buffered). */
-  consumer: PubSubConsumer | undefined
   readonly #backend: PubSubQueue
   #state: 'open' | 'settling' | 'settled' = 'open'
 
   constructor(
     backend: PubSubQueue,
     queue: string,
-    message: Message,
+    subscription: string,
+    received: ReceivedMessage,
     decoded: { envelope?: Envelope; malformed?: ConveyorError; claimKey?: string },
-    receivedAt: number,
-    leaseMs: number,
+    leaseExpiresAt: number,
   ) {
     this.#backend = backend
     this.queue = queue
-    this.message = message
+    this.subscription = subscription
+    this.received = received
+    this.ackId = received.ackId!
     this.envelope = decoded.envelope
     this.malformed = decoded.malformed
     this.claimKey = decoded.claimKey
-    this.receivedAt = receivedAt
-    this.leaseExpiresAt = receivedAt + leaseMs
+    this.leaseExpiresAt = leaseExpiresAt
     // deliveryAttempt is set because every Conveyor subscription has a dead-letter policy.
-    const receives = message.deliveryAttempt || 1
-    this.id = decoded.envelope?.id ?? decoded.malformed?.messageId ?? message.id
+    const receives = received.deliveryAttempt || 1
+    this.id = decoded.envelope?.id ?? decoded.malformed?.messageId ?? received.message!.messageId!
     this.attempt = decoded.envelope ? decoded.envelope.attempt + receives - 1 : receives
   }
 
@@ -68,13 +66,11 @@ export class PubSubDelivery implements Delivery {
 
   async extendLease(ms: number): Promise<void> {
     if (this.#state !== 'open') throw new AlreadySettledError(this.id)
-    const now = this.#backend.clock.now()
-    if (now >= this.budgetEndsAt)
-      throw new LeaseLostError(this.id, 'its extension budget (maxLeaseMs) is spent')
-    if (now >= this.leaseExpiresAt) throw new LeaseLostError(this.id, 'its ack deadline ran out')
-    const until = Math.min(now + ms, this.budgetEndsAt)
-    await this.#backend.extendDelivery(this, until - now)
-    this.leaseExpiresAt = until
+    const startedAt = this.#backend.clock.now()
+    if (startedAt >= this.leaseExpiresAt) throw new LeaseLostError(this.id, 'its ack deadline ran out')
+    await this.#backend.extendDelivery(this, ms)
+    // Counted from before the call: the service's deadline starts when it answers, a little later.
+    this.leaseExpiresAt = startedAt + Math.min(ms, 600_000)
   }
 
   /** One settlement at a time; one that failed without losing the lease may be tried again. */

@@ -33,7 +33,13 @@ export const PubSubOptionsSchema = Type.Object(
      * than after the client's 600 s of retries. Default 5000 ms.
      */
     requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
-    /** Publishes wait this long to share a batch. Default 10 ms. */
+    /**
+     * How long a pull waits for messages before answering empty. Stopping a consumer lets the pull under
+     * way finish (a cancelled pull's messages could stay hidden for a whole ack deadline), so it can take
+     * this long. Default 4000 ms.
+     */
+    pullWaitMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 4_000 }),
+    /** Publishes, acks and nacks wait this long to share a batch. Default 10 ms. */
     batchFlushMs: Type.Integer({ minimum: 0, maximum: 1000, default: 10 }),
     /** Create missing topics and subscriptions on first use. Default false: run `npm run provision`. */
     autoCreate: Type.Boolean({ default: false }),

@@ -1,4 +1,5 @@
-import { type Attributes, type Message, PubSub } from '@google-cloud/pubsub'
+import { type Attributes, PubSub } from '@google-cloud/pubsub'
+import { Batcher } from '../../src/batcher.ts'
 import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
 import { type Clock, systemClock } from '../../src/clock.ts'
 import { type DeadLetterSource, peekDeadLetters, redriveDeadLetters } from '../../src/dead-letter-browser.ts'
@@ -44,8 +45,8 @@ import { type ReceivedMessage, UnaryCalls } from './unary.ts'
 
 /**
  * The Google Cloud Pub/Sub backend: a topic per queue and a subscription per consumer group, publishing
- * through the client's batching, consuming by streaming pull with flow control and client-managed
- * leases. Delays and retry-afters of any length go through the queue's delay topic and relay; dead
+ * through the client's batching, consuming by unary pull sized to the consumer's free buffer (see
+ * PubSubConsumer), with acks and nacks batched per subscription. Delays and retry-afters of any length go through the queue's delay topic and relay; dead
  * letters to `<name>-dlq`, readable and redrivable through `<name>-dlq-sub`.
  */
 export class PubSubQueue implements Queue, RawSender {
@@ -59,7 +60,8 @@ export class PubSubQueue implements Queue, RawSender {
   readonly #resources: PubSubResources
   readonly #claims: ClaimCheck
   readonly #consumers = new Set<PubSubConsumer>()
-  readonly #loops: Promise<unknown>[] = []
+  /** Acknowledge and ModifyAckDeadline-0 batchers, per subscription. */
+  readonly #settlers = new Map<string, { acks: Batcher<string>; nacks: Batcher<string> }>()
   #closed = false
 
   constructor(options: Partial<PubSubOptions> = {}, runtime: PubSubRuntime = {}) {
@@ -161,7 +163,7 @@ export class PubSubQueue implements Queue, RawSender {
   async #deadLetterSource(queue: string, batch: number): Promise<DeadLetterSource<ReceivedMessage>> {
     const names = await this.names(queue)
     return {
-      receive: () => this.pull(names.dlqSubscription, batch, true),
+      receive: () => this.pull(names.dlqSubscription, batch, 0),
       messageId: (m) => m.message!.messageId!,
       handle: (m) => m.ackId!,
       read: (m) => this.#readDeadLetter(queue, m),
@@ -177,53 +179,56 @@ export class PubSubQueue implements Queue, RawSender {
     if (this.#closed) return
     this.#closed = true
     await Promise.all([...this.#consumers].map((c) => c.close()))
-    // Deliveries taken and still unsettled now are handed back for redelivery.
-    await Promise.all([...this.#consumers].map((c) => c.handBack()))
-    // Closing the unary client ends the relays' pulls under way; then their loops finish.
+    // Deliveries taken and never settled come back when their ack deadline runs out.
+    await Promise.all(
+      [...this.#settlers.values()].flatMap((s) =>
+        [s.acks.drain(), s.nacks.drain()].map((d) => d.catch(() => {})),
+      ),
+    )
     await this.#unary.close()
-    await Promise.allSettled(this.#loops)
     if (this.#ownsClient) await this.client.close()
   }
 
   // Called by the consumer, delivery and relay.
 
-  /** A relay's pull loop: close() waits for it after ending the pulls under way. */
-  trackLoop(done: Promise<unknown>): void {
-    this.#loops.push(done)
-  }
-
   /**
    * Resolves the claim check and decodes; a message still early goes back to the delay topic. A
    * claim-checked body whose object is gone becomes a delivery the worker dead-letters.
    */
-  async admit(queue: string, message: Message, leaseMs: number): Promise<PubSubDelivery | undefined> {
-    const receivedAt = this.clock.now()
-    const make = (decoded: ConstructorParameters<typeof PubSubDelivery>[3]) =>
-      new PubSubDelivery(this, queue, message, decoded, receivedAt, leaseMs)
+  async admit(
+    queue: string,
+    subscription: string,
+    received: ReceivedMessage,
+    leaseExpiresAt: number,
+  ): Promise<PubSubDelivery | undefined> {
+    const make = (decoded: ConstructorParameters<typeof PubSubDelivery>[4]) =>
+      new PubSubDelivery(this, queue, subscription, received, decoded, leaseExpiresAt)
+    const message = received.message!
+    const data = Buffer.from(message.data as Uint8Array)
     let body: string
     let claimKey: string | undefined
     try {
-      ;({ body, key: claimKey } = await this.#claims.unwrap(message.data.toString()))
+      ;({ body, key: claimKey } = await this.#claims.unwrap(data.toString()))
     } catch (err) {
       if (err instanceof ClaimCheckMissingError) return make({ malformed: err })
       this.log.warn(
-        { queue, err, messageId: message.id },
+        { queue, err, messageId: message.messageId },
         'cannot read claim-checked body; nacking for redelivery',
       )
-      message.nack()
+      await this.#settle(subscription, received.ackId!, 'nack').catch(() => undefined)
       return undefined
     }
     let envelope: Envelope
     try {
-      envelope = decodeEnvelope(body, message.id)
+      envelope = decodeEnvelope(body, message.messageId!)
     } catch (err) {
       if (!(err instanceof MalformedMessageError)) throw err
       return make({ malformed: err })
     }
     if ((envelope.notBefore ?? 0) - this.clock.now() > 20) {
       const names = await this.names(queue)
-      await this.publishWire(names.delayTopic, message.data, message.attributes)
-      message.ack()
+      await this.publishWire(names.delayTopic, data, message.attributes ?? {})
+      await this.#settle(subscription, received.ackId!, 'ack').catch(() => undefined)
       return undefined
     }
     return make({ envelope, claimKey })
@@ -250,25 +255,28 @@ export class PubSubQueue implements Queue, RawSender {
     await this.#finish(delivery, 'ack')
   }
 
-  /**
-   * While the stream is open the client keeps the lease (at least leaseMs ahead); after it closed,
-   * ModifyAckDeadline by unary RPC. An ack id the service refuses means the lease is gone.
-   */
+  /** ModifyAckDeadline for one delivery. An ack id the service refuses means the lease is gone. */
   async extendDelivery(delivery: PubSubDelivery, ms: number): Promise<void> {
-    const consumer = delivery.consumer
-    if (!consumer || consumer.streaming) return
     try {
-      await this.#unary.modifyAckDeadline(
-        consumer.subscriptionName,
-        [delivery.message.ackId],
-        Math.min(600, Math.ceil(ms / 1000)),
-      )
+      await this.#unary.modifyAckDeadline(delivery.subscription, [delivery.ackId], leaseSeconds(ms))
     } catch (err) {
       const code = (err as { code?: number }).code
       if (code === INVALID_ARGUMENT || code === NOT_FOUND || code === FAILED_PRECONDITION) {
         throw new LeaseLostError(delivery.id, (err as Error).message, { cause: err })
       }
       throw err
+    }
+  }
+
+  /** ModifyAckDeadline for many deliveries of one subscription (a consumer's buffer). */
+  async extendDeliveries(
+    subscription: string,
+    deliveries: readonly PubSubDelivery[],
+    ms: number,
+  ): Promise<void> {
+    for (let i = 0; i < deliveries.length; i += MAX_ACK_IDS) {
+      const ackIds = deliveries.slice(i, i + MAX_ACK_IDS).map((d) => d.ackId)
+      await this.#unary.modifyAckDeadline(subscription, ackIds, leaseSeconds(ms))
     }
   }
 
@@ -297,38 +305,47 @@ export class PubSubQueue implements Queue, RawSender {
       attempts: delivery.attempt,
       at: this.clock.now(),
     }
-    await this.publishWire(names.dlqTopic, delivery.message.data, {
+    await this.publishWire(names.dlqTopic, Buffer.from(delivery.received.message!.data as Uint8Array), {
       [DEAD_LETTER_ATTRIBUTE]: JSON.stringify(info),
     })
     await this.#finish(delivery, 'ack')
   }
 
-  /** Acks or nacks through the stream while it is open, else by unary RPC on the ack id. */
   #finish(delivery: PubSubDelivery, how: 'ack' | 'nack'): Promise<void> {
-    const consumer = delivery.consumer
-    const { message } = delivery
-    const done =
-      consumer && !consumer.streaming
-        ? how === 'ack'
-          ? this.acknowledge(consumer.subscriptionName, [message.ackId])
-          : this.release(consumer.subscriptionName, [message.ackId])
-        : (how === 'ack' ? message.ackWithResponse() : message.nackWithResponse()).then(() => undefined)
-    consumer?.settling(delivery, done)
-    return done
+    return this.#settle(delivery.subscription, delivery.ackId, how)
+  }
+
+  /** Acks (or nacks: ModifyAckDeadline 0) in batches of up to 1,000 ids, each waiting batchFlushMs at most. */
+  #settle(subscription: string, ackId: string, how: 'ack' | 'nack'): Promise<void> {
+    let settlers = this.#settlers.get(subscription)
+    if (!settlers) {
+      const batcher = (send: (ids: string[]) => Promise<void>) =>
+        new Batcher<string>({
+          maxItems: MAX_ACK_IDS,
+          maxBytes: Number.POSITIVE_INFINITY,
+          flushMs: this.options.batchFlushMs,
+          sizeOf: () => 0,
+          send: async (ids) => {
+            await send(ids)
+            return ids.map(() => undefined)
+          },
+        })
+      settlers = {
+        acks: batcher((ids) => this.#unary.acknowledge(subscription, ids)),
+        nacks: batcher((ids) => this.#unary.modifyAckDeadline(subscription, ids, 0)),
+      }
+      this.#settlers.set(subscription, settlers)
+    }
+    return (how === 'ack' ? settlers.acks : settlers.nacks).add(ackId)
   }
 
   publishWire(topic: string, data: Buffer, attributes: Attributes): Promise<string> {
     return this.#resources.topic(topic).publishMessage({ data, attributes })
   }
 
-  /** Unary pull (the relay and the dead-letter tools). */
-  pull(
-    subscription: string,
-    maxMessages: number,
-    returnImmediately: boolean,
-    signal?: AbortSignal,
-  ): Promise<ReceivedMessage[]> {
-    return this.#unary.pull(subscription, maxMessages, returnImmediately, signal)
+  /** Pulls up to `maxMessages`, waiting up to `waitMs` for some (see UnaryCalls.pull). */
+  pull(subscription: string, maxMessages: number, waitMs: number): Promise<ReceivedMessage[]> {
+    return this.#unary.pull(subscription, maxMessages, waitMs)
   }
 
   acknowledge(subscription: string, ackIds: string[]): Promise<void> {
@@ -398,10 +415,17 @@ export class PubSubQueue implements Queue, RawSender {
   }
 }
 
+/** Ack ids per Acknowledge or ModifyAckDeadline request. */
+const MAX_ACK_IDS = 1_000
 const INVALID_ARGUMENT = 3
 const NOT_FOUND = 5
 const FAILED_PRECONDITION = 9
 
 function isNotFound(err: unknown): boolean {
   return (err as { code?: number }).code === NOT_FOUND
+}
+
+/** Pub/Sub takes whole seconds, 0-600. */
+function leaseSeconds(ms: number): number {
+  return Math.min(600, Math.ceil(ms / 1000))
 }

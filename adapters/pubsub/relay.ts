@@ -1,9 +1,8 @@
-import type { google } from '@google-cloud/pubsub/build/protos/protos.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { DeadlineQueue } from '../../src/deadline-queue.ts'
 import type { PubSubQueue } from './queue.ts'
 import type { QueueNames } from './resources.ts'
-
-type ReceivedMessage = google.pubsub.v1.IReceivedMessage
+import type { ReceivedMessage } from './unary.ts'
 
 const MAX_HELD = 1000
 
@@ -38,8 +37,8 @@ export class DelayRelay {
   }
 
   /**
-   * Stops pulling and hands held messages back for another relay at once. A pull under way ends when
-   * the Queue closes its subscriber client; `done` resolves then.
+   * Stops pulling, hands held messages back for another relay at once, and resolves when the pull under
+   * way (at most this.#backend.options.pullWaitMs) has ended and what it brought has been handed back too.
    */
   async stop(): Promise<void> {
     this.#running = false
@@ -49,10 +48,7 @@ export class DelayRelay {
     this.#heldIds.clear()
     this.#heldCount = 0
     await this.#backend.release(this.#names.delaySubscription, held).catch(() => undefined)
-  }
-
-  get done(): Promise<void> {
-    return this.#loop
+    await this.#loop
   }
 
   get held(): number {
@@ -63,26 +59,32 @@ export class DelayRelay {
     let failures = 0
     while (this.#running) {
       if (this.#heldCount >= MAX_HELD) {
-        await new Promise((r) => setTimeout(r, 1000))
+        await this.#pause(1_000)
         continue
       }
       let messages: ReceivedMessage[]
       try {
-        messages = await this.#backend.pull(this.#names.delaySubscription, 100, false, this.#abort.signal)
+        messages = await this.#backend.pull(
+          this.#names.delaySubscription,
+          100,
+          this.#backend.options.pullWaitMs,
+        )
         failures = 0
       } catch (err) {
         if (!this.#running) break
         failures++
         if (failures === 1 || failures % 10 === 0)
           this.#backend.log.warn({ err, failures }, 'delay relay cannot pull; backing off')
-        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** failures)))
+        await this.#pause(Math.min(5_000, 200 * 2 ** failures))
         continue
       }
       if (!this.#running) {
-        await this.#backend.release(
-          this.#names.delaySubscription,
-          messages.map((m) => m.ackId!),
-        )
+        await this.#backend
+          .release(
+            this.#names.delaySubscription,
+            messages.map((m) => m.ackId!),
+          )
+          .catch(() => undefined)
         break
       }
       for (const m of messages) await this.#admit(m)
@@ -114,5 +116,9 @@ export class DelayRelay {
       // Not acked: the message comes back to a relay when its ack deadline runs out.
       this.#backend.log.warn({ err }, 'delay relay could not forward a message; it will come back')
     }
+  }
+
+  #pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.#abort.signal }).catch(() => undefined)
   }
 }

@@ -3,12 +3,12 @@ import type { google } from '@google-cloud/pubsub/build/protos/protos.js'
 import { countGrpcRequests } from '../../src/provider-requests.ts'
 
 export type ReceivedMessage = google.pubsub.v1.IReceivedMessage
-type CancellableCall = Promise<[google.pubsub.v1.IPullResponse]> & { cancel(): void }
+const DEADLINE_EXCEEDED = 4
 
 /**
- * Unary Pull, Acknowledge and ModifyAckDeadline, for the relay, the dead-letter tools and deliveries
- * settled or kept leased after their stream closed. Built (as the client's docs advise) from the PubSub
- * object's resolved config, emulator detection included. Every call but a blocking pull has the
+ * Pull, Acknowledge and ModifyAckDeadline: every call Conveyor makes on a subscription (consumers, the
+ * delay relay, the dead-letter tools). Built (as the client's docs advise) from the PubSub
+ * object's resolved config, emulator detection included. Every call but a waiting pull has the
  * queue's request deadline.
  */
 export class UnaryCalls {
@@ -22,38 +22,28 @@ export class UnaryCalls {
     this.#timeoutMs = timeoutMs
   }
 
-  /** Pulls; with `signal`, aborting it cancels the call (a stopping relay does not wait it out). */
-  async pull(
-    subscription: string,
-    maxMessages: number,
-    returnImmediately: boolean,
-    signal?: AbortSignal,
-  ): Promise<ReceivedMessage[]> {
+  /**
+   * Pulls up to `maxMessages`. `waitMs` 0 answers at once; otherwise the server holds the call until a
+   * message arrives or about `waitMs` has passed (the call's deadline is a second later, and Google's
+   * server, emulator included, answers an empty pull just before its deadline). A pull is never
+   * cancelled by Conveyor: the server may already have handed a cancelled pull's messages out, and they
+   * would stay hidden for a whole ack deadline. A deadline that runs out all the same reads as empty.
+   */
+  async pull(subscription: string, maxMessages: number, waitMs: number): Promise<ReceivedMessage[]> {
     const client = await this.#subscriber()
     const path = await this.#path('subscriptions', subscription)
-    const request = { subscription: path, maxMessages, returnImmediately }
-    const options = {
-      timeout: returnImmediately ? 10_000 : 30_000,
-      otherArgs: { headers: { 'x-goog-request-params': `subscription=${encodeURIComponent(path)}` } },
-    }
-    if (!signal) {
-      const [response] = await client.pull(request, options)
-      return response.receivedMessages ?? []
-    }
-    // The generated pull() returns a plain promise; the gax call beneath it can be cancelled, so a
-    // stopping relay does not wait out a blocking pull.
-    await client.initialize()
-    const inner = (
-      client as unknown as { innerApiCalls: Record<string, (req: unknown, opts: unknown) => CancellableCall> }
-    ).innerApiCalls
-    const call = inner.pull!(request, options)
-    const cancel = () => call.cancel()
-    signal.addEventListener('abort', cancel, { once: true })
     try {
-      const [response] = await call
+      const [response] = await client.pull(
+        { subscription: path, maxMessages, returnImmediately: waitMs === 0 },
+        {
+          timeout: waitMs === 0 ? this.#timeoutMs : waitMs + 1_000,
+          otherArgs: { headers: { 'x-goog-request-params': `subscription=${encodeURIComponent(path)}` } },
+        },
+      )
       return response.receivedMessages ?? []
-    } finally {
-      signal.removeEventListener('abort', cancel)
+    } catch (err) {
+      if (waitMs > 0 && (err as { code?: number }).code === DEADLINE_EXCEEDED) return []
+      throw err
     }
   }
 
@@ -74,7 +64,7 @@ export class UnaryCalls {
     )
   }
 
-  /** Ends the calls under way (a relay's blocking pull). */
+  /** Closes the client (after every loop that pulls has stopped). */
   async close(): Promise<void> {
     if (this.#subscriberClient) await (await this.#subscriberClient).close()
   }

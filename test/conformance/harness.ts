@@ -41,9 +41,4 @@ export interface Capabilities {
   reportsStats: boolean
   /** Generous timeout for one case to see its events, in ms. */
   eventTimeoutMs: number
-  /**
-   * The backend's client keeps extending a lease the worker abandoned (Pub/Sub's streaming pull holds a
-   * message until its maxExtensionTime): a fenced delivery comes back only after that.
-   */
-  clientKeepsLeases: boolean
 }

@@ -12,7 +12,6 @@ runConformance({
     approximateStats: false,
     reportsStats: true,
     eventTimeoutMs: 5_000,
-    clientKeepsLeases: false,
   },
   createQueue: async () => new MemoryQueue({ leaseMs: 30_000 }),
   queueName: (base) => `${base}-${++counter}`,

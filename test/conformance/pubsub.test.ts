@@ -23,7 +23,6 @@ if (!skip) {
       approximateStats: true,
       reportsStats: false,
       eventTimeoutMs: 30_000,
-      clientKeepsLeases: true,
     },
     setup: async () => {
       emulator = await startPubSubEmulator()
@@ -34,7 +33,13 @@ if (!skip) {
     },
     createQueue: async () =>
       new PubSubQueue(
-        { autoCreate: true, topicPrefix: `${runId}-`, leaseMs: 10_000, relayHoldMs: 20_000 },
+        {
+          autoCreate: true,
+          topicPrefix: `${runId}-`,
+          leaseMs: 10_000,
+          relayHoldMs: 20_000,
+          pullWaitMs: 500,
+        },
         { logger: testLogger },
       ),
     queueName: (base) => `${base}-${++counter}`,
@@ -46,6 +51,7 @@ if (!skip) {
             autoCreate: true,
             topicPrefix: `${runId}-`,
             leaseMs: 10_000,
+            pullWaitMs: 500,
             requestTimeoutMs,
             apiEndpoint: endpoint.replace(/^https?:\/\//, ''),
           },

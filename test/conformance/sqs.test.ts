@@ -12,7 +12,6 @@ runConformance({
     approximateStats: true,
     reportsStats: true,
     eventTimeoutMs: 20_000,
-    clientKeepsLeases: false,
   },
   setup: () => aws.start(),
   teardown: () => aws.stop(),

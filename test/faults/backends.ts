@@ -29,7 +29,7 @@ export function makeQueue(spec: QueueSpec): Queue {
       )
     case 'pubsub':
       return new PubSubQueue(
-        { autoCreate: true, topicPrefix: prefix, leaseMs, relayHoldMs: 10_000 },
+        { autoCreate: true, topicPrefix: prefix, leaseMs, relayHoldMs: 10_000, pullWaitMs: 1_000 },
         { logger },
       )
   }
