@@ -126,7 +126,7 @@ export interface Delivery {
    * 1-based: which handler run of this message this delivery is. Runs that failed, timed out or crashed
    * count; deliveries released unrun (`release()`, buffer hand-backs, shutdown before start) do not where
    * the adapter can tell. After a crash the broker's count may include deliveries that never reached a
-   * handler (a client that held a backlog when it died); `maxAttempts` compares against this number.
+   * handler (what a killed process held in its buffer, up to its prefetch); `maxAttempts` compares against this number.
    */
   readonly attempt: number
   /** Epoch ms (adapter's clock) when the lease runs out unless extended; see the lease rules above. */

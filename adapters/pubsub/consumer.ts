@@ -177,7 +177,9 @@ export class PubSubConsumer implements Consumer {
       this.#backend
         .extendDeliveries(this.#subscription, due, this.#leaseMs)
         .then(() => {
-          for (const d of due) if (d.leaseExpiresAt > now) d.leaseExpiresAt = now + this.#leaseMs
+          // Counted from before the call; one that ran out meanwhile is not revived (take() drops it).
+          for (const d of due)
+            if (d.leaseExpiresAt > now) d.leaseExpiresAt = Math.max(d.leaseExpiresAt, now + this.#leaseMs)
         })
         .catch((err: unknown) => {
           // The next round tries again; take() drops any that ran out meanwhile.

@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -129,9 +129,11 @@ export async function runScenario(
     // FAULTS_KEEP=<dir>: the event file is kept there as <scenario>-<backend>.jsonl (for looking into a run).
     const keep = process.env.FAULTS_KEEP
     if (keep)
-      await copyFile(events, join(keep, `${scenario}-${backend}.jsonl`)).catch((err: Error) => {
-        process.stderr.write(`FAULTS_KEEP: could not keep the event file: ${err.message}\n`)
-      })
+      await mkdir(keep, { recursive: true })
+        .then(() => copyFile(events, join(keep, `${scenario}-${backend}.jsonl`)))
+        .catch((err: Error) => {
+          process.stderr.write(`FAULTS_KEEP: could not keep the event file: ${err.message}\n`)
+        })
     await proxy?.stop()
     await direct.close()
     await rm(dir, { recursive: true, force: true })
