@@ -19,7 +19,7 @@ export class TwinHolds {
 
   /** Holds `delivery` until the run of its message id ends. */
   hold(delivery: Delivery): void {
-    const twin: LeaseHolder = { delivery }
+    const twin: LeaseHolder = { delivery, leaseIndex: -1, leaseExtending: false }
     const twins = this.#held.get(delivery.id)
     if (twins) twins.push(twin)
     else this.#held.set(delivery.id, [twin])
