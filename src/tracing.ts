@@ -2,6 +2,7 @@ import {
   type Context,
   context,
   isSpanContextValid,
+  ProxyTracerProvider,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -24,6 +25,21 @@ import type { Envelope } from './envelope.ts'
  * attempt's parent.
  */
 const tracer = trace.getTracer('conveyor', '0.1.0')
+
+/** The no-op provider a ProxyTracerProvider stands for until an SDK gives it a delegate. */
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate()
+
+/**
+ * True while no SDK has registered a tracer provider: every span would be a no-op. Asked on every
+ * attempt (a few property reads), since an application may install its SDK after Conveyor is loaded.
+ */
+function noTracerProvider(): boolean {
+  const provider = trace.getTracerProvider()
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_TRACER_PROVIDER
+}
+
+/** An attempt with nothing to trace: no span, and no context to run its handler in. */
+const UNTRACED: { span: undefined; context: undefined } = { span: undefined, context: undefined }
 
 /** `traceparent` (and `tracestate`) of a context, as the global propagator writes them. */
 function injected(ctx: Context): Record<string, string> {
@@ -92,12 +108,14 @@ async function sendInSpan<T>(
 
 /**
  * A CONSUMER span for one attempt, a child of the context in the envelope's `traceparent`, and the
- * context to run its handler in.
+ * context to run its handler in. No span at all (undefined) when there is no trace to continue and no
+ * tracer provider: the span would be a no-op with an invalid context, so nothing is made per attempt.
  */
 export function startAttemptSpan(
   queue: string,
   attempt: { id: string; type?: string; attempt: number; traceparent?: string },
-): { span: Span; context: Context | undefined } {
+): { span: Span | undefined; context: Context | undefined } {
+  if (!attempt.traceparent && noTracerProvider()) return UNTRACED
   const parent = contextFrom(attempt.traceparent, ROOT_CONTEXT)
   const span = tracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent)
   if (span.isRecording()) {

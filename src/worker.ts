@@ -187,7 +187,9 @@ export class Worker {
 
   #start(delivery: Delivery): void {
     this.#running++
-    if (delivery.leaseExpiresAt - this.#clock.now() < this.#leases.marginMs) {
+    // One clock read for the whole start: the lease check, the run's start, its lease and its timeout.
+    const now = this.#clock.now()
+    if (delivery.leaseExpiresAt - now < this.#leases.marginMs) {
       this.#expired(delivery)
       return
     }
@@ -214,10 +216,9 @@ export class Worker {
       this.#reject(delivery, job.type, 'invalid_payload', err)
       return
     }
-    const now = this.#clock.now()
     const run = new JobRun(delivery, envelope, job, this.#log, now)
     this.#active.set(run.id, run)
-    this.#leases.add(run) // a lease aged in a buffer is extended now: the lease counts from the start
+    this.#leases.add(run, now) // a lease aged in a buffer is extended now: the lease counts from the start
     const tracker = job.track ? this.#tracker : undefined
     if (tracker) {
       // The ledger answers first: a job cancelled before it started, or one already finished, never runs.
@@ -225,23 +226,19 @@ export class Worker {
       tracker.start(run, (verdict) => this.#run(run, verdict))
       return
     }
-    this.#run(run, 'run')
+    this.#run(run, 'run', now)
   }
 
-  #run(run: JobRun, verdict: StartVerdict): void {
+  /** `now`: the clock as read when the run started, when it starts in the same turn. */
+  #run(run: JobRun, verdict: StartVerdict, now = this.#clock.now()): void {
     if (run.finished) return // its lease was lost, or it was handed back, while the ledger answered
     if (verdict !== 'run') {
       this.#skip(run, verdict)
       return
     }
     const { job, envelope } = run
-    run.timeout = this.#timeouts.schedule(this.#clock.now() + job.timeoutMs, run)
-    const traced = startAttemptSpan(run.queue, {
-      id: run.id,
-      type: job.type,
-      attempt: run.attempt,
-      traceparent: envelope.traceparent,
-    })
+    run.timeout = this.#timeouts.schedule(now + job.timeoutMs, run)
+    const traced = startAttemptSpan(run.queue, run)
     run.span = traced.span
     let result: unknown
     try {
@@ -286,7 +283,7 @@ export class Worker {
       attempt: delivery.attempt,
       traceparent: delivery.envelope?.traceparent,
     })
-    endAttemptSpan(span, { outcome: 'dead_letter', code, reason: err.message, error: err })
+    if (span) endAttemptSpan(span, { outcome: 'dead_letter', code, reason: err.message, error: err })
     if (delivery.envelope && this.registry.get(delivery.envelope.type)?.track !== false)
       this.#tracker?.rejected(delivery.id, delivery.attempt, code, err.message)
     this.metrics.series(delivery.queue, type ?? 'unknown').record('dead_letter', 0)
