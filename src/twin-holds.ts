@@ -1,6 +1,6 @@
 import type { LeaseHolder, LeaseKeeper } from './lease-keeper.ts'
 import type { Delivery } from './queue.ts'
-import type { Settler } from './settler.ts'
+import { ack, release, type Settler } from './settler.ts'
 
 /**
  * Second deliveries of a message already running in this worker (a redelivery after a lease scare, a
@@ -41,7 +41,7 @@ export class TwinHolds {
     for (const twin of twins) {
       const { delivery } = twin
       this.#leases.delete(twin)
-      this.#settler.settle(delivery, succeeded ? () => delivery.ack() : () => delivery.release())
+      this.#settler.settle(delivery, succeeded ? ack : release)
     }
   }
 }

@@ -21,7 +21,7 @@ import { Metrics } from './metrics.ts'
 import { OutcomeEvents } from './outcome-events.ts'
 import type { Delivery, Queue } from './queue.ts'
 import { JobRegistry } from './registry.ts'
-import { Settler } from './settler.ts'
+import { ack, release, Settler } from './settler.ts'
 import { endAttemptSpan, startAttemptSpan } from './tracing.ts'
 import { TwinHolds } from './twin-holds.ts'
 import {
@@ -261,7 +261,7 @@ export class Worker {
   /** The ledger says the job was cancelled before it started, or already finished: ack it, never run it. */
   #skip(run: JobRun, verdict: Exclude<StartVerdict, 'run'>): void {
     this.#finish(run, true)
-    this.#settler.settle(run.delivery, () => run.delivery.ack())
+    this.#settler.settle(run.delivery, ack)
     run.log.info(
       { outcome: verdict },
       verdict === 'cancelled'
@@ -276,7 +276,7 @@ export class Worker {
   #reject(delivery: Delivery, type: string | undefined, code: DeadLetterCode, err: Error): void {
     this.#running--
     const reason = { code, message: err.message, error: describeError(err) }
-    this.#settler.settle(delivery, () => delivery.deadLetter(reason))
+    this.#settler.settle(delivery, (d) => d.deadLetter(reason))
     const { span } = startAttemptSpan(delivery.queue, {
       id: delivery.id,
       type,
@@ -301,7 +301,7 @@ export class Worker {
       return
     }
     this.#finish(run, true)
-    this.#settler.settle(run.delivery, () => run.delivery.ack())
+    this.#settler.settle(run.delivery, ack)
     if (run.span) endAttemptSpan(run.span, { outcome: 'success' })
     const announce = this.#events.announce(run.delivery, run.type, 'success')
     if (run.job.track && this.#tracker) this.#tracker.succeeded(run, value, announce)
@@ -330,7 +330,7 @@ export class Worker {
       const message =
         code === 'non_retryable' ? text : `failed ${run.attempt} of ${run.maxAttempts} attempts: ${text}`
       const reason = { code, message, error: describeError(err) }
-      this.#settler.settle(delivery, () => delivery.deadLetter(reason))
+      this.#settler.settle(delivery, (d) => d.deadLetter(reason))
       if (run.span) endAttemptSpan(run.span, { outcome: 'dead_letter', code, reason: message, error: err })
       const announce = this.#events.announce(delivery, job.type, 'dead_letter', {
         deadLetterCode: code,
@@ -343,7 +343,7 @@ export class Worker {
     } else {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
       const retryInMs = backoffDelay(run.attempt, job.backoff, this.#random)
-      this.#settler.settle(delivery, () => delivery.retry(retryInMs))
+      this.#settler.settle(delivery, (d) => d.retry(retryInMs))
       if (run.span) endAttemptSpan(run.span, { outcome, error: err, retryInMs })
       const announce = this.#events.announce(delivery, job.type, outcome, { retryInMs, error: err })
       if (job.track && this.#tracker) {
@@ -372,7 +372,7 @@ export class Worker {
     run.abandoned = true
     this.#abandoned++
     this.#finish(run, true)
-    this.#settler.settle(run.delivery, () => run.delivery.ack())
+    this.#settler.settle(run.delivery, ack)
     if (run.span) endAttemptSpan(run.span, { outcome: 'cancelled' })
     this.#tracker?.cancelled(run, this.#events.announce(run.delivery, run.type, 'cancelled'))
     run.log.info({ outcome: 'cancelled', durationMs: this.#clock.now() - run.startedAt }, 'job cancelled')
@@ -404,7 +404,7 @@ export class Worker {
     this.#running--
     this.metrics.leaseLost.inc({ queue: delivery.queue })
     // Still ours for a moment: hand it back unrun. Already gone: someone else has it; leave it.
-    if (delivery.leaseExpiresAt > this.#clock.now()) this.#settler.settle(delivery, () => delivery.release())
+    if (delivery.leaseExpiresAt > this.#clock.now()) this.#settler.settle(delivery, release)
     this.#log.warn({ jobId: delivery.id, queue: delivery.queue }, 'delivery not started: its lease ran out')
     this.#events.emit(delivery, delivery.envelope?.type, 'lease_lost')
     this.#afterSlotFreed()
@@ -427,7 +427,7 @@ export class Worker {
     run.abort(new WorkerStoppingError('worker stopped before the job finished'))
     this.#tracker?.forget(run)
     this.#finish(run)
-    this.#settler.settle(run.delivery, () => run.delivery.retry(0))
+    this.#settler.settle(run.delivery, (d) => d.retry(0))
     run.span?.addEvent('released', { 'conveyor.reason': 'worker stopped' })
     run.span?.end()
     this.#events.emit(run.delivery, run.type, 'released')
