@@ -24,18 +24,25 @@ import type { Envelope } from './envelope.ts'
  * Trace Context in every OpenTelemetry SDK's default setup) and read back by the worker for each
  * attempt's parent.
  */
-const tracer = trace.getTracer('conveyor', '0.1.0')
-
-/** The no-op provider a ProxyTracerProvider stands for until an SDK gives it a delegate. */
-const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate()
+const TRACER_NAME = 'conveyor'
+const TRACER_VERSION = '0.1.0'
+/** The global provider when this module loaded: a ProxyTracerProvider, which hands out the SDK's tracers once one is installed. */
+const provider = trace.getTracerProvider()
+const tracer = provider.getTracer(TRACER_NAME, TRACER_VERSION)
+/** Once `tracer` has a real tracer behind it, it keeps it: then the check below is never made again. */
+let tracerLive = false
 
 /**
- * True while no SDK has registered a tracer provider: every span would be a no-op. Asked on every
- * attempt (a few property reads), since an application may install its SDK after Conveyor is loaded.
+ * True while `tracer` is the no-op one: no SDK has given the provider a delegate yet, so every span it
+ * starts is a non-recording span. Asked on every attempt until an SDK shows up (a property read), since
+ * an application may install its SDK after Conveyor is loaded.
  */
-function noTracerProvider(): boolean {
-  const provider = trace.getTracerProvider()
-  return provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_TRACER_PROVIDER
+function tracerIsNoop(): boolean {
+  if (tracerLive) return false
+  if (provider instanceof ProxyTracerProvider && !provider.getDelegateTracer(TRACER_NAME, TRACER_VERSION))
+    return true
+  tracerLive = true
+  return false
 }
 
 /** An attempt with nothing to trace: no span, and no context to run its handler in. */
@@ -115,7 +122,7 @@ export function startAttemptSpan(
   queue: string,
   attempt: { id: string; type?: string; attempt: number; traceparent?: string },
 ): { span: Span | undefined; context: Context | undefined } {
-  if (!attempt.traceparent && noTracerProvider()) return UNTRACED
+  if (!attempt.traceparent && tracerIsNoop()) return UNTRACED
   const parent = contextFrom(attempt.traceparent, ROOT_CONTEXT)
   const span = tracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent)
   if (span.isRecording()) {
