@@ -35,6 +35,7 @@ export class TwinHolds {
 
   /** The run of `id` ended: its twins are acked when it succeeded, released otherwise. */
   settle(id: string, succeeded: boolean): void {
+    if (this.#held.size === 0) return
     const twins = this.#held.get(id)
     if (!twins) return
     this.#held.delete(id)
