@@ -29,7 +29,10 @@ export class JobRun implements JobContext {
   finished = false
   /** Timed out while the handler kept running. */
   abandoned = false
-  /** This attempt's CONSUMER span (a no-op until the application installs an OpenTelemetry SDK). */
+  /**
+   * This attempt's CONSUMER span: undefined while no OpenTelemetry SDK is installed and the envelope
+   * carries no trace, a non-recording span when it carries one but no SDK is installed.
+   */
   span: Span | undefined
   /** The lease keeper's bookkeeping (see LeaseHolder): its place among held leases, -1 when not held. */
   leaseIndex = -1
