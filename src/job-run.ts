@@ -29,8 +29,15 @@ export class JobRun implements JobContext {
   finished = false
   /** Timed out while the handler kept running. */
   abandoned = false
-  /** This attempt's CONSUMER span (a no-op until the application installs an OpenTelemetry SDK). */
+  /**
+   * This attempt's CONSUMER span: undefined while no OpenTelemetry SDK is installed and the envelope
+   * carries no trace, a non-recording span when it carries one but no SDK is installed.
+   */
   span: Span | undefined
+  /** The lease keeper's bookkeeping (see LeaseHolder): its place among held leases, -1 when not held. */
+  leaseIndex = -1
+  /** The lease keeper's bookkeeping: an extension of this run's lease is under way. */
+  leaseExtending = false
   /** The job ledger's tracker: where this run sits among the runs it watches (-1: not watched). */
   watchIndex = -1
   /** Where `progress` goes: the job ledger's tracker, when the job is tracked. */
@@ -56,6 +63,9 @@ export class JobRun implements JobContext {
   }
   get maxAttempts(): number {
     return this.envelope.maxAttempts
+  }
+  get traceparent(): string | undefined {
+    return this.envelope.traceparent
   }
 
   get signal(): AbortSignal {

@@ -27,14 +27,15 @@ export class JobSeries {
     this.#throughput = throughput
   }
 
-  record(outcome: Outcome, seconds: number): void {
+  /** `now`: the wall clock (Date.now()) if the caller has just read it, so it is not read twice. */
+  record(outcome: Outcome, seconds: number, now?: number): void {
     this.outcomes[outcome]++
     let i = 0
     while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++
     this.buckets[i]!++
     this.sum += seconds
     this.count++
-    this.#throughput?.add(outcome)
+    this.#throughput?.add(outcome, now)
   }
 }
 

@@ -6,6 +6,13 @@ import type { Delivery } from './queue.ts'
 /** Something holding a delivery's lease: a running job, or a duplicate waiting for its twin. */
 export interface LeaseHolder {
   readonly delivery: Delivery
+  /**
+   * The keeper's own bookkeeping: where the holder sits in its list of held leases (-1 when it is not
+   * held), and whether an extension is under way. A holder starts at -1 and false; only its keeper
+   * changes them (no set or map lookup per job).
+   */
+  leaseIndex: number
+  leaseExtending: boolean
 }
 
 /**
@@ -23,8 +30,8 @@ export class LeaseKeeper<H extends LeaseHolder> {
   readonly #leaseMs: number
   readonly #onLost: (holder: H, err: LeaseLostError) => void
   readonly #log: Logger
-  readonly #held = new Set<H>()
-  readonly #extending = new Set<H>()
+  /** Held leases; each holder knows its place (`leaseIndex`), so letting go is O(1). */
+  readonly #held: H[] = []
   #timer: ReturnType<Clock['setTimer']> | undefined
 
   constructor(clock: Clock, leaseMs: number, log: Logger, onLost: (holder: H, err: LeaseLostError) => void) {
@@ -39,32 +46,46 @@ export class LeaseKeeper<H extends LeaseHolder> {
     return this.#leaseMs / 6
   }
 
-  /** Starts keeping `holder`'s lease; extends it now if it is not nearly full. */
-  add(holder: H): void {
-    this.#held.add(holder)
-    this.#keep(holder, this.#clock.now())
+  /** Starts keeping `holder`'s lease; extends it now if it is not nearly full. `now`: the clock, if just read. */
+  add(holder: H, now = this.#clock.now()): void {
+    if (holder.leaseIndex < 0) {
+      holder.leaseIndex = this.#held.length
+      this.#held.push(holder)
+    }
+    this.#keep(holder, now)
     this.#timer ??= this.#clock.setTimer(() => this.#sweep(), this.#leaseMs / 6)
   }
 
   /** Stops keeping it (settled, handed back). */
   delete(holder: H): void {
-    this.#held.delete(holder)
-    this.#extending.delete(holder)
+    holder.leaseExtending = false
+    const at = holder.leaseIndex
+    if (at < 0) return
+    holder.leaseIndex = -1
+    const held = this.#held
+    const last = held.pop()!
+    if (last !== holder) {
+      held[at] = last
+      last.leaseIndex = at
+    }
   }
 
   clear(): void {
-    this.#held.clear()
-    this.#extending.clear()
+    for (const holder of this.#held) {
+      holder.leaseIndex = -1
+      holder.leaseExtending = false
+    }
+    this.#held.length = 0
     if (this.#timer) this.#clock.clearTimer(this.#timer)
     this.#timer = undefined
   }
 
   #sweep(): void {
     this.#timer = undefined
-    if (this.#held.size === 0) return
+    if (this.#held.length === 0) return
     const now = this.#clock.now()
     for (const holder of [...this.#held]) this.#keep(holder, now)
-    if (this.#held.size > 0) this.#timer = this.#clock.setTimer(() => this.#sweep(), this.#leaseMs / 6)
+    if (this.#held.length > 0) this.#timer = this.#clock.setTimer(() => this.#sweep(), this.#leaseMs / 6)
   }
 
   #keep(holder: H, now: number): void {
@@ -74,13 +95,15 @@ export class LeaseKeeper<H extends LeaseHolder> {
       this.#lost(holder, new LeaseLostError(delivery.id, 'could not extend it before it ran out'))
       return
     }
-    if (remaining > (this.#leaseMs * 2) / 3 || this.#extending.has(holder)) return
-    this.#extending.add(holder)
+    if (remaining > (this.#leaseMs * 2) / 3 || holder.leaseExtending) return
+    holder.leaseExtending = true
     delivery.extendLease(this.#leaseMs).then(
-      () => this.#extending.delete(holder),
+      () => {
+        holder.leaseExtending = false
+      },
       (err: unknown) => {
-        this.#extending.delete(holder)
-        if (!this.#held.has(holder)) return
+        holder.leaseExtending = false
+        if (holder.leaseIndex < 0) return
         if (err instanceof LeaseLostError) this.#lost(holder, err)
         else if (err instanceof AlreadySettledError) this.delete(holder)
         else
@@ -93,7 +116,7 @@ export class LeaseKeeper<H extends LeaseHolder> {
   }
 
   #lost(holder: H, err: LeaseLostError): void {
-    if (!this.#held.has(holder)) return
+    if (holder.leaseIndex < 0) return
     this.delete(holder)
     this.#onLost(holder, err)
   }

@@ -22,7 +22,7 @@ export class OutcomeEvents {
     delivery: Delivery,
     type: string | undefined,
     outcome: JobOutcomeEvent['outcome'],
-    extra: Partial<JobOutcomeEvent> = {},
+    extra?: Partial<JobOutcomeEvent>,
   ): void {
     this.announce(delivery, type, outcome, extra)?.()
   }
@@ -35,7 +35,7 @@ export class OutcomeEvents {
     delivery: Delivery,
     type: string | undefined,
     outcome: JobOutcomeEvent['outcome'],
-    extra: Partial<JobOutcomeEvent> = {},
+    extra?: Partial<JobOutcomeEvent>,
   ): (() => void) | undefined {
     if (this.#listeners.length === 0) return undefined
     const event: JobOutcomeEvent = {

@@ -85,7 +85,15 @@ export class Producer {
     const envelopes = payloads.map((payload) => {
       const problems = def.validate(payload)
       if (problems.length > 0) throw new InvalidPayloadError(def.type, problems)
-      return createEnvelope({ type: def.type, payload, maxAttempts: def.maxAttempts, now, ...options })
+      return createEnvelope({
+        type: def.type,
+        payload,
+        maxAttempts: def.maxAttempts,
+        now,
+        delayMs: options.delayMs,
+        traceparent: options.traceparent,
+        correlationId: options.correlationId,
+      })
     })
     const sendOptions = options.delayMs ? { delayMs: options.delayMs } : {}
     const ledger = def.track ? this.#ledger : undefined

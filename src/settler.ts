@@ -7,6 +7,13 @@ import type { Delivery } from './queue.ts'
 const FIRST_BACKOFF_MS = 100
 const MAX_BACKOFF_MS = 5_000
 
+/** A settlement of a delivery: `ack`, `release`, or e.g. `(d) => d.retry(ms)`. */
+export type Settlement = (delivery: Delivery) => Promise<void>
+
+/** The settlements every job makes, shared (no closure per job). */
+export const ack: Settlement = (delivery) => delivery.ack()
+export const release: Settlement = (delivery) => delivery.release()
+
 /**
  * Carries a worker's settlements (ack, retry, dead-letter, release) to the backend. A settlement that
  * fails while the lease still holds (an outage) is tried again with backoff (100 ms doubling to 5 s)
@@ -20,6 +27,8 @@ export class Settler {
   readonly #marginMs: number
   #pending = 0
   #waiters: (() => void)[] = []
+  /** One success callback for every settlement. */
+  readonly #onDone = () => this.#done()
 
   constructor(clock: Clock, log: Logger, metrics: Metrics, marginMs: number) {
     this.#clock = clock
@@ -39,35 +48,32 @@ export class Settler {
     return new Promise((resolve) => this.#waiters.push(resolve))
   }
 
-  /** Runs `settle` (e.g. `() => delivery.ack()`) until it succeeds, the lease is lost, or time runs out. */
-  settle(delivery: Delivery, settle: () => Promise<void>): void {
+  /** Runs `settle` (e.g. `ack`) on `delivery` until it succeeds, the lease is lost, or time runs out. */
+  settle(delivery: Delivery, settle: Settlement): void {
     this.#pending++
     this.#attempt(delivery, settle, 0)
   }
 
-  #attempt(delivery: Delivery, settle: () => Promise<void>, failures: number): void {
-    settle().then(
-      () => this.#done(),
-      (err: unknown) => {
-        const backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** failures)
-        const lost = err instanceof LeaseLostError || err instanceof AlreadySettledError
-        const timeLeft = delivery.leaseExpiresAt - this.#clock.now() - this.#marginMs
-        if (!lost && backoff < timeLeft) {
-          if (failures === 0) {
-            this.#log.warn({ jobId: delivery.id, queue: delivery.queue, err }, 'settlement failed; retrying')
-          }
-          this.#clock.setTimer(() => this.#attempt(delivery, settle, failures + 1), backoff)
-          return
+  #attempt(delivery: Delivery, settle: Settlement, failures: number): void {
+    settle(delivery).then(this.#onDone, (err: unknown) => {
+      const backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** failures)
+      const lost = err instanceof LeaseLostError || err instanceof AlreadySettledError
+      const timeLeft = delivery.leaseExpiresAt - this.#clock.now() - this.#marginMs
+      if (!lost && backoff < timeLeft) {
+        if (failures === 0) {
+          this.#log.warn({ jobId: delivery.id, queue: delivery.queue, err }, 'settlement failed; retrying')
         }
-        if (err instanceof LeaseLostError) this.#metrics.leaseLost.inc({ queue: delivery.queue })
-        this.#metrics.settleErrors.inc({ queue: delivery.queue })
-        this.#log.warn(
-          { jobId: delivery.id, queue: delivery.queue, err, tries: failures + 1 },
-          'settlement failed; the message will be redelivered',
-        )
-        this.#done()
-      },
-    )
+        this.#clock.setTimer(() => this.#attempt(delivery, settle, failures + 1), backoff)
+        return
+      }
+      if (err instanceof LeaseLostError) this.#metrics.leaseLost.inc({ queue: delivery.queue })
+      this.#metrics.settleErrors.inc({ queue: delivery.queue })
+      this.#log.warn(
+        { jobId: delivery.id, queue: delivery.queue, err, tries: failures + 1 },
+        'settlement failed; the message will be redelivered',
+      )
+      this.#done()
+    })
   }
 
   #done(): void {

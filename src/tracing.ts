@@ -2,6 +2,7 @@ import {
   type Context,
   context,
   isSpanContextValid,
+  ProxyTracerProvider,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -23,7 +24,29 @@ import type { Envelope } from './envelope.ts'
  * Trace Context in every OpenTelemetry SDK's default setup) and read back by the worker for each
  * attempt's parent.
  */
-const tracer = trace.getTracer('conveyor', '0.1.0')
+const TRACER_NAME = 'conveyor'
+const TRACER_VERSION = '0.1.0'
+/** The global provider when this module loaded: a ProxyTracerProvider, which hands out the SDK's tracers once one is installed. */
+const provider = trace.getTracerProvider()
+const tracer = provider.getTracer(TRACER_NAME, TRACER_VERSION)
+/** Once `tracer` has a real tracer behind it, it keeps it: then the check below is never made again. */
+let tracerLive = false
+
+/**
+ * True while `tracer` is the no-op one: no SDK has given the provider a delegate yet, so every span it
+ * starts is a non-recording span. Asked on every attempt until an SDK shows up (a property read), since
+ * an application may install its SDK after Conveyor is loaded.
+ */
+function tracerIsNoop(): boolean {
+  if (tracerLive) return false
+  if (provider instanceof ProxyTracerProvider && !provider.getDelegateTracer(TRACER_NAME, TRACER_VERSION))
+    return true
+  tracerLive = true
+  return false
+}
+
+/** An attempt with nothing to trace: no span, and no context to run its handler in. */
+const UNTRACED: { span: undefined; context: undefined } = { span: undefined, context: undefined }
 
 /** `traceparent` (and `tracestate`) of a context, as the global propagator writes them. */
 function injected(ctx: Context): Record<string, string> {
@@ -92,12 +115,14 @@ async function sendInSpan<T>(
 
 /**
  * A CONSUMER span for one attempt, a child of the context in the envelope's `traceparent`, and the
- * context to run its handler in.
+ * context to run its handler in. No span at all (undefined) when there is no trace to continue and no
+ * tracer provider: the span would be a no-op with an invalid context, so nothing is made per attempt.
  */
 export function startAttemptSpan(
   queue: string,
   attempt: { id: string; type?: string; attempt: number; traceparent?: string },
-): { span: Span; context: Context | undefined } {
+): { span: Span | undefined; context: Context | undefined } {
+  if (!attempt.traceparent && tracerIsNoop()) return UNTRACED
   const parent = contextFrom(attempt.traceparent, ROOT_CONTEXT)
   const span = tracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent)
   if (span.isRecording()) {

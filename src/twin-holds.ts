@@ -1,6 +1,6 @@
 import type { LeaseHolder, LeaseKeeper } from './lease-keeper.ts'
 import type { Delivery } from './queue.ts'
-import type { Settler } from './settler.ts'
+import { ack, release, type Settler } from './settler.ts'
 
 /**
  * Second deliveries of a message already running in this worker (a redelivery after a lease scare, a
@@ -19,7 +19,7 @@ export class TwinHolds {
 
   /** Holds `delivery` until the run of its message id ends. */
   hold(delivery: Delivery): void {
-    const twin: LeaseHolder = { delivery }
+    const twin: LeaseHolder = { delivery, leaseIndex: -1, leaseExtending: false }
     const twins = this.#held.get(delivery.id)
     if (twins) twins.push(twin)
     else this.#held.set(delivery.id, [twin])
@@ -35,13 +35,14 @@ export class TwinHolds {
 
   /** The run of `id` ended: its twins are acked when it succeeded, released otherwise. */
   settle(id: string, succeeded: boolean): void {
+    if (this.#held.size === 0) return
     const twins = this.#held.get(id)
     if (!twins) return
     this.#held.delete(id)
     for (const twin of twins) {
       const { delivery } = twin
       this.#leases.delete(twin)
-      this.#settler.settle(delivery, succeeded ? () => delivery.ack() : () => delivery.release())
+      this.#settler.settle(delivery, succeeded ? ack : release)
     }
   }
 }

@@ -21,7 +21,7 @@ import { Metrics } from './metrics.ts'
 import { OutcomeEvents } from './outcome-events.ts'
 import type { Delivery, Queue } from './queue.ts'
 import { JobRegistry } from './registry.ts'
-import { Settler } from './settler.ts'
+import { ack, release, Settler } from './settler.ts'
 import { endAttemptSpan, startAttemptSpan } from './tracing.ts'
 import { TwinHolds } from './twin-holds.ts'
 import {
@@ -182,7 +182,9 @@ export class Worker {
 
   #start(delivery: Delivery): void {
     this.#running++
-    if (delivery.leaseExpiresAt - this.#clock.now() < this.#leases.marginMs) {
+    // One clock read for the whole start: the lease check, the run's start, its lease and its timeout.
+    const now = this.#clock.now()
+    if (delivery.leaseExpiresAt - now < this.#leases.marginMs) {
       this.#expired(delivery)
       return
     }
@@ -209,10 +211,9 @@ export class Worker {
       this.#reject(delivery, job.type, 'invalid_payload', err)
       return
     }
-    const now = this.#clock.now()
     const run = new JobRun(delivery, envelope, job, this.#log, now)
     this.#active.set(run.id, run)
-    this.#leases.add(run) // a lease aged in a buffer is extended now: the lease counts from the start
+    this.#leases.add(run, now) // a lease aged in a buffer is extended now: the lease counts from the start
     const tracker = job.track ? this.#tracker : undefined
     if (tracker) {
       // The ledger answers first: a job cancelled before it started, or one already finished, never runs.
@@ -220,23 +221,19 @@ export class Worker {
       tracker.start(run, (verdict) => this.#run(run, verdict))
       return
     }
-    this.#run(run, 'run')
+    this.#run(run, 'run', now)
   }
 
-  #run(run: JobRun, verdict: StartVerdict): void {
+  /** `now`: the clock as read when the run started, when it starts in the same turn. */
+  #run(run: JobRun, verdict: StartVerdict, now = this.#clock.now()): void {
     if (run.finished) return // its lease was lost, or it was handed back, while the ledger answered
     if (verdict !== 'run') {
       this.#skip(run, verdict)
       return
     }
     const { job, envelope } = run
-    run.timeout = this.#timeouts.schedule(this.#clock.now() + job.timeoutMs, run)
-    const traced = startAttemptSpan(run.queue, {
-      id: run.id,
-      type: job.type,
-      attempt: run.attempt,
-      traceparent: envelope.traceparent,
-    })
+    run.timeout = this.#timeouts.schedule(now + job.timeoutMs, run)
+    const traced = startAttemptSpan(run.queue, run)
     run.span = traced.span
     let result: unknown
     try {
@@ -259,7 +256,7 @@ export class Worker {
   /** The ledger says the job was cancelled before it started, or already finished: ack it, never run it. */
   #skip(run: JobRun, verdict: Exclude<StartVerdict, 'run'>): void {
     this.#finish(run, true)
-    this.#settler.settle(run.delivery, () => run.delivery.ack())
+    this.#settler.settle(run.delivery, ack)
     run.log.info(
       { outcome: verdict },
       verdict === 'cancelled'
@@ -274,14 +271,14 @@ export class Worker {
   #reject(delivery: Delivery, type: string | undefined, code: DeadLetterCode, err: Error): void {
     this.#running--
     const reason = { code, message: err.message, error: describeError(err) }
-    this.#settler.settle(delivery, () => delivery.deadLetter(reason))
+    this.#settler.settle(delivery, (d) => d.deadLetter(reason))
     const { span } = startAttemptSpan(delivery.queue, {
       id: delivery.id,
       type,
       attempt: delivery.attempt,
       traceparent: delivery.envelope?.traceparent,
     })
-    endAttemptSpan(span, { outcome: 'dead_letter', code, reason: err.message, error: err })
+    if (span) endAttemptSpan(span, { outcome: 'dead_letter', code, reason: err.message, error: err })
     if (delivery.envelope && this.registry.get(delivery.envelope.type)?.track !== false)
       this.#tracker?.rejected(delivery.id, delivery.attempt, code, err.message)
     this.metrics.series(delivery.queue, type ?? 'unknown').record('dead_letter', 0)
@@ -299,7 +296,7 @@ export class Worker {
       return
     }
     this.#finish(run, true)
-    this.#settler.settle(run.delivery, () => run.delivery.ack())
+    this.#settler.settle(run.delivery, ack)
     if (run.span) endAttemptSpan(run.span, { outcome: 'success' })
     const announce = this.#events.announce(run.delivery, run.type, 'success')
     if (run.job.track && this.#tracker) this.#tracker.succeeded(run, value, announce)
@@ -328,7 +325,7 @@ export class Worker {
       const message =
         code === 'non_retryable' ? text : `failed ${run.attempt} of ${run.maxAttempts} attempts: ${text}`
       const reason = { code, message, error: describeError(err) }
-      this.#settler.settle(delivery, () => delivery.deadLetter(reason))
+      this.#settler.settle(delivery, (d) => d.deadLetter(reason))
       if (run.span) endAttemptSpan(run.span, { outcome: 'dead_letter', code, reason: message, error: err })
       const announce = this.#events.announce(delivery, job.type, 'dead_letter', {
         deadLetterCode: code,
@@ -341,7 +338,7 @@ export class Worker {
     } else {
       const outcome = err instanceof JobTimeoutError ? 'timeout' : 'retry'
       const retryInMs = backoffDelay(run.attempt, job.backoff, this.#random)
-      this.#settler.settle(delivery, () => delivery.retry(retryInMs))
+      this.#settler.settle(delivery, (d) => d.retry(retryInMs))
       if (run.span) endAttemptSpan(run.span, { outcome, error: err, retryInMs })
       const announce = this.#events.announce(delivery, job.type, outcome, { retryInMs, error: err })
       if (job.track && this.#tracker) {
@@ -370,7 +367,7 @@ export class Worker {
     run.abandoned = true
     this.#abandoned++
     this.#finish(run, true)
-    this.#settler.settle(run.delivery, () => run.delivery.ack())
+    this.#settler.settle(run.delivery, ack)
     if (run.span) endAttemptSpan(run.span, { outcome: 'cancelled' })
     this.#tracker?.cancelled(run, this.#events.announce(run.delivery, run.type, 'cancelled'))
     run.log.info({ outcome: 'cancelled', durationMs: this.#clock.now() - run.startedAt }, 'job cancelled')
@@ -402,7 +399,7 @@ export class Worker {
     this.#running--
     this.metrics.leaseLost.inc({ queue: delivery.queue })
     // Still ours for a moment: hand it back unrun. Already gone: someone else has it; leave it.
-    if (delivery.leaseExpiresAt > this.#clock.now()) this.#settler.settle(delivery, () => delivery.release())
+    if (delivery.leaseExpiresAt > this.#clock.now()) this.#settler.settle(delivery, release)
     this.#log.warn({ jobId: delivery.id, queue: delivery.queue }, 'delivery not started: its lease ran out')
     this.#events.emit(delivery, delivery.envelope?.type, 'lease_lost')
     this.#afterSlotFreed()
@@ -425,7 +422,7 @@ export class Worker {
     run.abort(new WorkerStoppingError('worker stopped before the job finished'))
     this.#tracker?.forget(run)
     this.#finish(run)
-    this.#settler.settle(run.delivery, () => run.delivery.retry(0))
+    this.#settler.settle(run.delivery, (d) => d.retry(0))
     run.span?.addEvent('released', { 'conveyor.reason': 'worker stopped' })
     run.span?.end()
     this.#events.emit(run.delivery, run.type, 'released')
@@ -451,8 +448,11 @@ export class Worker {
 
   /** Counts the attempt in the metrics; returns how long it ran, in ms. */
   #record(run: JobRun, outcome: 'success' | 'retry' | 'timeout' | 'dead_letter'): number {
-    const durationMs = this.#clock.now() - run.startedAt
-    this.metrics.series(run.queue, run.type).record(outcome, durationMs / 1000)
+    const now = this.#clock.now()
+    const durationMs = now - run.startedAt
+    // The per-minute throughput counts by the wall clock: it reuses this reading when it is one.
+    const wallNow = this.#clock === systemClock ? now : undefined
+    this.metrics.series(run.queue, run.type).record(outcome, durationMs / 1000, wallNow)
     return durationMs
   }
 
