@@ -7,6 +7,17 @@
 // Each sample (every SOAK_SAMPLE_MS, default 5000) records RSS (anonymous / file-backed), the JS heap
 // used and committed, the young generation's size, external and ArrayBuffer memory; SOAK_SERIES=1
 // prints every sample to stderr as one JSON line, to tell a leak (a steady climb) from a step.
+//
+// The young generation: V8 doubles it under sustained allocation (new space 32 -> 64 -> 128 MB here)
+// up to its cap (a 64 MB semi-space on this 64-bit build), and a forced GC never gives it back. Each
+// doubling adds ~25 MB of RSS at a moment that varies from run to run (40-60 s into one run, after the
+// first minute in another), so the result depended on whether the last step fell before or after the
+// warm-up sample: rssGrowth 0.007 or 0.131 in two 150-180 s runs of the same code, 0.16 in a 10-minute
+// one, with the heap in use (31 MB), external (9.8 MB) and ArrayBuffer memory (0.2 MB) flat throughout.
+// `npm run bench:soak` therefore passes --min-semi-space-size=64 --max-semi-space-size=64: the young
+// generation has its full size from the start (absolute RSS is ~25 MB higher than the unpinned steady
+// state), so what the growth measures is everything else. The JSON names the flags and reports the
+// young generation at both ends, so a run without them shows why its figure moved.
 // Targets (issue 9): growth <= 10%, event-loop p99 < 50 ms. Not in CI.
 // Last line: { "bench": "soak", "rssGrowth", "heapGrowth", "eventLoopP99Ms", ... }
 import { spawn } from 'node:child_process'
