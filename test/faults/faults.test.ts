@@ -15,8 +15,9 @@ const brokers = new Brokers()
 if (!skipPubSub) brokers.pubsub().catch(() => undefined)
 after(() => brokers.close())
 
-// Pub/Sub's ack deadline is at least 10 s, so its lease scenarios (and its kills, whose redeliveries wait
-// for the deadline) take minutes: CI runs the quick ones; `npm run faults` runs them all.
+// Pub/Sub's ack deadline is at least 10 s, so its lease scenarios (jobs three leases long) take minutes:
+// CI runs the process and network ones (a kill costs one deadline, about 18 s in all); `npm run faults`
+// runs them all. The conformance suite covers Pub/Sub's leases (backlog past a lease, failing extensions).
 const CI: [ScenarioName, Backend][] = [
   ['poison', 'memory'],
   ['long-jobs', 'memory'],
@@ -29,7 +30,9 @@ const CI: [ScenarioName, Backend][] = [
   ['long-jobs', 'sqs'],
   ['failing-extensions', 'sqs'],
   ['poison', 'pubsub'],
+  ['sigkill', 'pubsub'],
   ['sigterm', 'pubsub'],
+  ['broker-cut', 'pubsub'],
   ['broker-stall', 'pubsub'],
 ]
 
