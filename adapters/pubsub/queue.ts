@@ -1,5 +1,5 @@
 import { type Attributes, PubSub } from '@google-cloud/pubsub'
-import { Batcher } from '../../src/batcher.ts'
+import type { Batcher } from '../../src/batcher.ts'
 import { ClaimCheck, transmitEach } from '../../src/claim-check.ts'
 import { type Clock, systemClock } from '../../src/clock.ts'
 import { type DeadLetterSource, peekDeadLetters, redriveDeadLetters } from '../../src/dead-letter-browser.ts'
@@ -31,6 +31,7 @@ import type {
   SendOptions,
 } from '../../src/queue.ts'
 import { reportSends } from '../../src/send-results.ts'
+import { MAX_ACK_IDS, settleBatcher } from './batcher.ts'
 import { PubSubConsumer } from './consumer.ts'
 import { PubSubDelivery } from './delivery.ts'
 import {
@@ -61,7 +62,7 @@ export class PubSubQueue implements Queue, RawSender {
   readonly #claims: ClaimCheck
   readonly #consumers = new Set<PubSubConsumer>()
   /** Acknowledge and ModifyAckDeadline-0 batchers, per subscription. */
-  readonly #settlers = new Map<string, { acks: Batcher<string>; nacks: Batcher<string> }>()
+  readonly #settlers = new Map<string, Record<'ack' | 'nack', Batcher<string>>>()
   #closed = false
 
   constructor(options: Partial<PubSubOptions> = {}, runtime: PubSubRuntime = {}) {
@@ -182,7 +183,7 @@ export class PubSubQueue implements Queue, RawSender {
     // Deliveries taken and never settled come back when their ack deadline runs out.
     await Promise.all(
       [...this.#settlers.values()].flatMap((s) =>
-        [s.acks.drain(), s.nacks.drain()].map((d) => d.catch(() => {})),
+        [s.ack.drain(), s.nack.drain()].map((d) => d.catch(() => {})),
       ),
     )
     await this.#unary.close()
@@ -315,28 +316,18 @@ export class PubSubQueue implements Queue, RawSender {
     return this.#settle(delivery.subscription, delivery.ackId, how)
   }
 
-  /** Acks (or nacks: ModifyAckDeadline 0) in batches of up to 1,000 ids, each waiting batchFlushMs at most. */
+  /** Acks or nacks through the subscription's batcher (see settleBatcher). */
   #settle(subscription: string, ackId: string, how: 'ack' | 'nack'): Promise<void> {
     let settlers = this.#settlers.get(subscription)
     if (!settlers) {
-      const batcher = (send: (ids: string[]) => Promise<void>) =>
-        new Batcher<string>({
-          maxItems: MAX_ACK_IDS,
-          maxBytes: Number.POSITIVE_INFINITY,
-          flushMs: this.options.batchFlushMs,
-          sizeOf: () => 0,
-          send: async (ids) => {
-            await send(ids)
-            return ids.map(() => undefined)
-          },
-        })
+      const flushMs = this.options.batchFlushMs
       settlers = {
-        acks: batcher((ids) => this.#unary.acknowledge(subscription, ids)),
-        nacks: batcher((ids) => this.#unary.modifyAckDeadline(subscription, ids, 0)),
+        ack: settleBatcher(this.#unary, subscription, 'ack', flushMs),
+        nack: settleBatcher(this.#unary, subscription, 'nack', flushMs),
       }
       this.#settlers.set(subscription, settlers)
     }
-    return (how === 'ack' ? settlers.acks : settlers.nacks).add(ackId)
+    return settlers[how].add(ackId)
   }
 
   publishWire(topic: string, data: Buffer, attributes: Attributes): Promise<string> {
@@ -415,8 +406,6 @@ export class PubSubQueue implements Queue, RawSender {
   }
 }
 
-/** Ack ids per Acknowledge or ModifyAckDeadline request. */
-const MAX_ACK_IDS = 1_000
 const INVALID_ARGUMENT = 3
 const NOT_FOUND = 5
 const FAILED_PRECONDITION = 9
