@@ -61,8 +61,10 @@ export interface Queue {
   redrive(queue: string, options?: RedriveOptions): Promise<number>
 
   /**
-   * Stops every consumer, hands unsettled deliveries back for redelivery (none is lost), and releases
-   * connections and timers. Idempotent. Calls after close reject with QueueClosedError.
+   * Stops every consumer (each hands back what it received and nobody took), lets settlements under way
+   * reach the backend, and releases connections and timers. Deliveries taken and never settled come
+   * back when their lease runs out, at the latest: none is lost. Idempotent. Calls after close reject
+   * with QueueClosedError.
    */
   close(): Promise<void>
 }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import Type from 'typebox'
+import { PubSubDelivery } from '../adapters/pubsub/delivery.ts'
 import { PubSubQueue } from '../adapters/pubsub/index.ts'
 import { createEnvelope } from '../src/envelope.ts'
+import { LeaseLostError } from '../src/errors.ts'
 import { defineJob } from '../src/job.ts'
 import { Producer } from '../src/producer.ts'
 import { JobOutcomes } from '../src/testing.ts'
@@ -167,7 +169,7 @@ test('pubsub: after its consumer closed, a taken delivery still extends its leas
   await queue.send(name, createEnvelope({ type: 'x', payload: {}, maxAttempts: 5, now: Date.now() }))
   await readable.promise
   const [delivery] = consumer.take(1)
-  await consumer.close() // the stream is gone; the job would still be running
+  await consumer.close() // no more pulls; the job would still be running
   const before = delivery!.leaseExpiresAt
   await delivery!.extendLease(20_000)
   assert.ok(delivery!.leaseExpiresAt > before)
@@ -177,4 +179,40 @@ test('pubsub: after its consumer closed, a taken delivery still extends its leas
   t.after(() => again.close())
   await new Promise((resolve) => setTimeout(resolve, 1_500))
   assert.deepEqual(again.take(1), [])
+})
+
+test('pubsub: an ack id the service does not know fails only its own ack (LeaseLostError), not the others batched with it', {
+  skip,
+}, async (t) => {
+  const queue = new PubSubQueue(
+    { autoCreate: true, topicPrefix: prefix, leaseMs: 10_000, pullWaitMs: 500, batchFlushMs: 50 },
+    { logger: testLogger },
+  )
+  t.after(() => queue.close())
+  const name = 'unknown-ack'
+  const names = await queue.ensureQueue(name)
+  const readable = deferred()
+  const consumer = queue.consume(name, { prefetch: 1, onReadable: () => readable.resolve() })
+  t.after(() => consumer.close())
+  const sent = createEnvelope({ type: 'x', payload: {}, maxAttempts: 5, now: Date.now() })
+  await queue.send(name, sent)
+  await readable.promise
+  const [real] = consumer.take(1)
+  // As after an emulator restart: a delivery whose ack id the service never issued.
+  const stranger = new PubSubDelivery(
+    queue,
+    name,
+    names.subscription,
+    { ackId: 'not-an-ack-id', message: { messageId: 'm-stranger', data: Buffer.from('{}') } },
+    { envelope: { ...sent, id: 'stranger' } },
+    Date.now() + 10_000,
+  )
+  // Within one flush window, so both ack ids go out in one Acknowledge request.
+  const [acked, refused] = await Promise.allSettled([real!.ack(), stranger.ack()])
+  assert.equal(acked.status, 'fulfilled', 'the real delivery is acked')
+  assert.equal(refused.status, 'rejected')
+  assert.ok((refused as PromiseRejectedResult).reason instanceof LeaseLostError)
+  assert.equal(((refused as PromiseRejectedResult).reason as LeaseLostError).messageId, 'stranger')
+  // The real one is gone for good: pulled at once, the subscription has nothing.
+  assert.deepEqual(await queue.pull(names.subscription, 10, 0), [])
 })

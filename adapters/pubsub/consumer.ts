@@ -4,7 +4,7 @@ import type { ConsumeOptions, Consumer, Delivery } from '../../src/queue.ts'
 import type { PubSubDelivery } from './delivery.ts'
 import type { PubSubQueue } from './queue.ts'
 import { DelayRelay } from './relay.ts'
-import type { ReceivedMessage } from './unary.ts'
+import { DEADLINE_EXCEEDED, type ReceivedMessage } from './unary.ts'
 
 const MAX_POLLERS = 4
 /** Pub/Sub's largest Pull. */
@@ -25,7 +25,7 @@ const MAX_PULL = 1_000
  *
  * A start or a pull that fails (subscription missing, emulator not up yet, network down) is retried with
  * backoff; `consuming` says whether it is pulling. close() stops pulling, hands back what no handler took
- * and waits for the pulls under way (at most this.#backend.options.pullWaitMs), handing back what they bring.
+ * and waits for the pulls under way (at most `pullWaitMs` and a second), handing back what they bring.
  */
 export class PubSubConsumer implements Consumer {
   readonly queue: string
@@ -40,6 +40,7 @@ export class PubSubConsumer implements Consumer {
   #relay: DelayRelay | undefined
   #subscription = ''
   #closed = false
+  #closing: Promise<void> | undefined
   #failing = true
   #keepAlive: ReturnType<typeof setTimeout> | undefined
   readonly started: Promise<void>
@@ -112,6 +113,7 @@ export class PubSubConsumer implements Consumer {
         await new Promise<void>((resolve) => this.#wakeSpace.push(resolve))
         continue
       }
+      // Reserved until each message is buffered (or dropped), so other pollers do not pull past the prefetch.
       this.#reserved += want
       let received: ReceivedMessage[]
       let leaseExpiresAt = 0
@@ -124,6 +126,10 @@ export class PubSubConsumer implements Consumer {
         failures = 0
         this.#failing = false
       } catch (err) {
+        this.#reserved -= want
+        // No answer within the pull's deadline: nothing came (Google answers an empty pull before it), or
+        // the network is silent. Either way pull again; readiness stays as it was.
+        if ((err as { code?: number }).code === DEADLINE_EXCEEDED) continue
         failures++
         this.#failing = true
         const waitMs = Math.min(5_000, 200 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2)
@@ -136,12 +142,12 @@ export class PubSubConsumer implements Consumer {
         if (isNotFound(err)) await this.#resolveAgain()
         await this.#pause(waitMs)
         continue
-      } finally {
-        this.#reserved -= want
       }
+      this.#reserved -= want - received.length
       let accepted = 0
       for (const m of received) {
-        const delivery = await this.#backend.admit(this.queue, this.#subscription, m, leaseExpiresAt)
+        const delivery = await this.#admit(m, leaseExpiresAt)
+        this.#reserved--
         if (!delivery) continue
         if (this.#closed) {
           await delivery.release().catch(() => undefined) // arrived after close: straight back
@@ -157,6 +163,20 @@ export class PubSubConsumer implements Consumer {
     }
   }
 
+  /** Decodes one pulled message; one that cannot be admitted now (an outage) goes straight back. */
+  async #admit(m: ReceivedMessage, leaseExpiresAt: number): Promise<PubSubDelivery | undefined> {
+    try {
+      return await this.#backend.admit(this.queue, this.#subscription, m, leaseExpiresAt)
+    } catch (err) {
+      this.#backend.log.warn(
+        { err, queue: this.queue, messageId: m.message?.messageId },
+        'cannot admit a Pub/Sub message; handing it back',
+      )
+      await this.#backend.release(this.#subscription, [m.ackId!]).catch(() => undefined)
+      return undefined
+    }
+  }
+
   /** The subscription is gone (a restarted emulator): check the resources again (autoCreate makes them). */
   async #resolveAgain(): Promise<void> {
     this.#backend.forget(this.queue)
@@ -167,19 +187,35 @@ export class PubSubConsumer implements Consumer {
     }
   }
 
-  /** Extends the leases of buffered deliveries that have used a third of theirs, in one call. */
+  /**
+   * Drops buffered deliveries whose lease ran out (unrun: they are delivered again) and extends, in one
+   * call, those that have used a third of theirs. The new lease counts from before the call and holds
+   * only if the call returned before the old one ran out (the service accepts a late extension silently).
+   */
   #keepBufferedLeases(): void {
     this.#keepAlive = undefined
     if (this.#closed || this.#buffer.length === 0) return
-    const now = this.#backend.clock.now()
-    const due = [...this.#buffer].filter((d) => d.leaseExpiresAt - now <= (this.#leaseMs * 2) / 3)
+    const startedAt = this.#backend.clock.now()
+    const due: PubSubDelivery[] = []
+    const before = this.#buffer.length
+    for (let i = this.#buffer.length; i > 0; i--) {
+      const d = this.#buffer.shift()!
+      if (d.leaseExpiresAt <= startedAt) continue
+      this.#buffer.push(d)
+      if (d.leaseExpiresAt - startedAt <= (this.#leaseMs * 2) / 3) due.push(d)
+    }
+    if (this.#buffer.length < before) for (const wake of this.#wakeSpace.splice(0)) wake()
     if (due.length > 0) {
       this.#backend
         .extendDeliveries(this.#subscription, due, this.#leaseMs)
-        .then(() => {
-          // Counted from before the call; one that ran out meanwhile is not revived (take() drops it).
-          for (const d of due)
-            if (d.leaseExpiresAt > now) d.leaseExpiresAt = Math.max(d.leaseExpiresAt, now + this.#leaseMs)
+        .then((lost) => {
+          const now = this.#backend.clock.now()
+          const gone = new Set(lost)
+          for (const d of due) {
+            if (gone.has(d) || d.leaseExpiresAt <= now)
+              d.leaseExpiresAt = 0 // take() drops it
+            else d.leaseExpiresAt = Math.max(d.leaseExpiresAt, startedAt + this.#leaseMs)
+          }
         })
         .catch((err: unknown) => {
           // The next round tries again; take() drops any that ran out meanwhile.
@@ -205,15 +241,21 @@ export class PubSubConsumer implements Consumer {
    * service may already have handed their messages out); they end within `pullWaitMs` and what they
    * bring is handed back. Taken deliveries stay valid to settle until the Queue closes.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true
     if (this.#keepAlive) clearTimeout(this.#keepAlive)
     this.#abort.abort() // ends back-off pauses, not requests
     for (const wake of this.#wakeSpace.splice(0)) wake()
     await this.started
+    const now = this.#backend.clock.now()
     const untaken: PubSubDelivery[] = []
-    for (let d = this.#buffer.shift(); d; d = this.#buffer.shift()) untaken.push(d)
+    for (let d = this.#buffer.shift(); d; d = this.#buffer.shift())
+      if (d.leaseExpiresAt > now) untaken.push(d)
     await Promise.all([
       ...untaken.map((d) => d.release().catch(() => undefined)),
       ...this.#pollers,

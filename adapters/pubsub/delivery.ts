@@ -7,7 +7,7 @@ import type { ReceivedMessage } from './unary.ts'
 /**
  * One pulled message, leased until its ack deadline: `leaseExpiresAt` is estimated from when the pull
  * answered. Extending it is a ModifyAckDeadline; settling it an Acknowledge or a ModifyAckDeadline 0
- * (batched by its consumer). The emulator, like the service without exactly-once delivery, accepts an
+ * (batched per subscription by the queue). The emulator, like the service without exactly-once delivery, accepts an
  * ack id whose deadline passed, so a lost lease is known from the clock, not from an error.
  */
 export class PubSubDelivery implements Delivery {
@@ -69,6 +69,10 @@ export class PubSubDelivery implements Delivery {
     const startedAt = this.#backend.clock.now()
     if (startedAt >= this.leaseExpiresAt) throw new LeaseLostError(this.id, 'its ack deadline ran out')
     await this.#backend.extendDelivery(this, ms)
+    // The service accepts an extension that arrives after the deadline without a word, when the message
+    // may be someone else's already: one that returns after the old lease ran out does not count.
+    if (this.#backend.clock.now() >= this.leaseExpiresAt)
+      throw new LeaseLostError(this.id, 'its ack deadline ran out while it was being extended')
     // Counted from before the call: the service's deadline starts when it answers, a little later.
     this.leaseExpiresAt = startedAt + Math.min(ms, 600_000)
   }

@@ -42,7 +42,7 @@ import {
   pubsubOptions,
 } from './options.ts'
 import { PubSubResources, type QueueNames } from './resources.ts'
-import { type ReceivedMessage, UnaryCalls } from './unary.ts'
+import { type ReceivedMessage, refusesAckIds, UnaryCalls } from './unary.ts'
 
 /**
  * The Google Cloud Pub/Sub backend: a topic per queue and a subscription per consumer group, publishing
@@ -64,6 +64,8 @@ export class PubSubQueue implements Queue, RawSender {
   /** Acknowledge and ModifyAckDeadline-0 batchers, per subscription. */
   readonly #settlers = new Map<string, Record<'ack' | 'nack', Batcher<string>>>()
   #closed = false
+  /** Set once close() has drained the batchers: nothing may settle after. */
+  #clientClosed = false
 
   constructor(options: Partial<PubSubOptions> = {}, runtime: PubSubRuntime = {}) {
     this.options = pubsubOptions.parse('Pub/Sub queue options', options)
@@ -186,6 +188,7 @@ export class PubSubQueue implements Queue, RawSender {
         [s.ack.drain(), s.nack.drain()].map((d) => d.catch(() => {})),
       ),
     )
+    this.#clientClosed = true
     await this.#unary.close()
     if (this.#ownsClient) await this.client.close()
   }
@@ -227,7 +230,7 @@ export class PubSubQueue implements Queue, RawSender {
       return make({ malformed: err })
     }
     if ((envelope.notBefore ?? 0) - this.clock.now() > 20) {
-      const names = await this.names(queue)
+      const names = await this.#resources.ready(queue)
       await this.publishWire(names.delayTopic, data, message.attributes ?? {})
       await this.#settle(subscription, received.ackId!, 'ack').catch(() => undefined)
       return undefined
@@ -235,11 +238,8 @@ export class PubSubQueue implements Queue, RawSender {
     return make({ envelope, claimKey })
   }
 
-  /** An ack after the lease ran out is still sent (it may work) but reported as lost, not success. */
   async acknowledgeDelivery(delivery: PubSubDelivery): Promise<void> {
-    const stale = this.clock.now() >= delivery.leaseExpiresAt
     await this.#finish(delivery, 'ack')
-    if (stale) throw new LeaseLostError(delivery.id, 'its ack deadline had run out; it may run again')
     await this.#claims.release(delivery.claimKey)
   }
 
@@ -249,7 +249,8 @@ export class PubSubQueue implements Queue, RawSender {
    */
   async releaseDelivery(delivery: PubSubDelivery): Promise<void> {
     if (!delivery.envelope) return this.#finish(delivery, 'nack')
-    const names = await this.names(delivery.queue)
+    this.#assertLeased(delivery) // a copy of a message someone else now holds would run twice
+    const names = await this.#resources.ready(delivery.queue)
     const envelope = { ...delivery.envelope, attempt: delivery.attempt }
     const wire = await this.#claims.wrap(delivery.queue, envelope.id, encodeEnvelope(envelope))
     await this.publishWire(names.topic, Buffer.from(wire.body), {})
@@ -261,24 +262,41 @@ export class PubSubQueue implements Queue, RawSender {
     try {
       await this.#unary.modifyAckDeadline(delivery.subscription, [delivery.ackId], leaseSeconds(ms))
     } catch (err) {
-      const code = (err as { code?: number }).code
-      if (code === INVALID_ARGUMENT || code === NOT_FOUND || code === FAILED_PRECONDITION) {
-        throw new LeaseLostError(delivery.id, (err as Error).message, { cause: err })
-      }
+      if (refusesAckIds(err)) throw new LeaseLostError(delivery.id, (err as Error).message, { cause: err })
       throw err
     }
   }
 
-  /** ModifyAckDeadline for many deliveries of one subscription (a consumer's buffer). */
+  /**
+   * ModifyAckDeadline for many deliveries of one subscription (a consumer's buffer); resolves to those
+   * whose lease is gone. One ack id the service refuses fails a whole request, so a refused request is
+   * tried again id by id.
+   */
   async extendDeliveries(
     subscription: string,
     deliveries: readonly PubSubDelivery[],
     ms: number,
-  ): Promise<void> {
+  ): Promise<PubSubDelivery[]> {
+    const lost: PubSubDelivery[] = []
     for (let i = 0; i < deliveries.length; i += MAX_ACK_IDS) {
-      const ackIds = deliveries.slice(i, i + MAX_ACK_IDS).map((d) => d.ackId)
-      await this.#unary.modifyAckDeadline(subscription, ackIds, leaseSeconds(ms))
+      const chunk = deliveries.slice(i, i + MAX_ACK_IDS)
+      try {
+        await this.#unary.modifyAckDeadline(
+          subscription,
+          chunk.map((d) => d.ackId),
+          leaseSeconds(ms),
+        )
+      } catch (err) {
+        if (!refusesAckIds(err)) throw err
+        for (const d of chunk) {
+          await this.extendDelivery(d, ms).catch((e: unknown) => {
+            if (e instanceof LeaseLostError) lost.push(d)
+            else throw e
+          })
+        }
+      }
     }
+    return lost
   }
 
   /** 0 ms: nack (redelivered at once, deliveryAttempt + 1). Later: the next attempt waits in the delay topic. */
@@ -287,7 +305,8 @@ export class PubSubQueue implements Queue, RawSender {
       await this.#finish(delivery, 'nack')
       return
     }
-    const names = await this.names(delivery.queue)
+    this.#assertLeased(delivery)
+    const names = await this.#resources.ready(delivery.queue)
     const envelope = {
       ...delivery.envelope!,
       attempt: delivery.attempt + 1,
@@ -299,7 +318,8 @@ export class PubSubQueue implements Queue, RawSender {
   }
 
   async deadLetterDelivery(delivery: PubSubDelivery, reason: DeadLetterReason): Promise<void> {
-    const names = await this.names(delivery.queue)
+    this.#assertLeased(delivery)
+    const names = await this.#resources.ready(delivery.queue)
     const info: DeadLetterInfo = {
       ...reason,
       queue: delivery.queue,
@@ -312,12 +332,29 @@ export class PubSubQueue implements Queue, RawSender {
     await this.#finish(delivery, 'ack')
   }
 
-  #finish(delivery: PubSubDelivery, how: 'ack' | 'nack'): Promise<void> {
-    return this.#settle(delivery.subscription, delivery.ackId, how)
+  /**
+   * Acks or nacks. The service accepts an ack id whose deadline passed (and the message may be someone
+   * else's by then), so the lease is checked again when the request has returned: one that ran out by
+   * then is reported lost, not success, even though the request may have worked.
+   */
+  async #finish(delivery: PubSubDelivery, how: 'ack' | 'nack'): Promise<void> {
+    // A late ack is still sent: if the message has not gone out again yet, it is not run twice.
+    if (how === 'nack') this.#assertLeased(delivery)
+    await this.#settle(delivery.subscription, delivery.ackId, how).catch((err: unknown) => {
+      if (!(err instanceof LeaseLostError)) throw err
+      throw new LeaseLostError(delivery.id, 'the service no longer knows its ack id', { cause: err })
+    })
+    this.#assertLeased(delivery)
+  }
+
+  #assertLeased(delivery: PubSubDelivery): void {
+    if (this.clock.now() >= delivery.leaseExpiresAt)
+      throw new LeaseLostError(delivery.id, 'its ack deadline had run out; it may run again')
   }
 
   /** Acks or nacks through the subscription's batcher (see settleBatcher). */
   #settle(subscription: string, ackId: string, how: 'ack' | 'nack'): Promise<void> {
+    if (this.#clientClosed) return Promise.reject(new QueueClosedError('Pub/Sub queue'))
     let settlers = this.#settlers.get(subscription)
     if (!settlers) {
       const flushMs = this.options.batchFlushMs
@@ -406,9 +443,7 @@ export class PubSubQueue implements Queue, RawSender {
   }
 }
 
-const INVALID_ARGUMENT = 3
 const NOT_FOUND = 5
-const FAILED_PRECONDITION = 9
 
 function isNotFound(err: unknown): boolean {
   return (err as { code?: number }).code === NOT_FOUND

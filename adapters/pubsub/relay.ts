@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { DeadlineQueue } from '../../src/deadline-queue.ts'
 import type { PubSubQueue } from './queue.ts'
 import type { QueueNames } from './resources.ts'
-import type { ReceivedMessage } from './unary.ts'
+import { DEADLINE_EXCEEDED, type ReceivedMessage } from './unary.ts'
 
 const MAX_HELD = 1000
 
@@ -23,6 +23,7 @@ export class DelayRelay {
   #running = true
   readonly #abort = new AbortController()
   #loop: Promise<void>
+  readonly #forwarding = new Set<Promise<void>>()
 
   constructor(backend: PubSubQueue, names: QueueNames, holdMs: number) {
     this.#backend = backend
@@ -31,14 +32,14 @@ export class DelayRelay {
     this.#held = new DeadlineQueue(backend.clock, (m) => {
       this.#heldCount--
       this.#heldIds.delete(m.ackId!)
-      void this.#forward(m)
+      this.#track(this.#forward(m))
     })
     this.#loop = this.#pullLoop()
   }
 
   /**
    * Stops pulling, hands held messages back for another relay at once, and resolves when the pull under
-   * way (at most this.#backend.options.pullWaitMs) has ended and what it brought has been handed back too.
+   * way (at most `pullWaitMs` and a second) has ended and what it brought has been handed back too.
    */
   async stop(): Promise<void> {
     this.#running = false
@@ -49,6 +50,13 @@ export class DelayRelay {
     this.#heldCount = 0
     await this.#backend.release(this.#names.delaySubscription, held).catch(() => undefined)
     await this.#loop
+    await Promise.all(this.#forwarding)
+  }
+
+  /** A forward under way: stop() waits for it, so the queue does not close its client mid-forward. */
+  #track(forward: Promise<void>): void {
+    this.#forwarding.add(forward)
+    void forward.finally(() => this.#forwarding.delete(forward))
   }
 
   get held(): number {
@@ -72,27 +80,31 @@ export class DelayRelay {
         failures = 0
       } catch (err) {
         if (!this.#running) break
+        if ((err as { code?: number }).code === DEADLINE_EXCEEDED) continue // no answer: pull again
         failures++
         if (failures === 1 || failures % 10 === 0)
           this.#backend.log.warn({ err, failures }, 'delay relay cannot pull; backing off')
         await this.#pause(Math.min(5_000, 200 * 2 ** failures))
         continue
       }
-      if (!this.#running) {
-        await this.#backend
-          .release(
-            this.#names.delaySubscription,
-            messages.map((m) => m.ackId!),
-          )
-          .catch(() => undefined)
-        break
+      for (let i = 0; i < messages.length; i++) {
+        if (!this.#running) {
+          // Stopped meanwhile: what is left goes back for another relay at once.
+          const rest = messages.slice(i).map((m) => m.ackId!)
+          await this.#backend.release(this.#names.delaySubscription, rest).catch(() => undefined)
+          break
+        }
+        await this.#admit(messages[i]!)
       }
-      for (const m of messages) await this.#admit(m)
     }
   }
 
   async #admit(m: ReceivedMessage): Promise<void> {
     const notBefore = await this.#backend.notBeforeOf(m)
+    if (!this.#running) {
+      await this.#backend.release(this.#names.delaySubscription, [m.ackId!]).catch(() => undefined)
+      return
+    }
     const remaining = notBefore - this.#backend.clock.now()
     if (remaining <= 20) return this.#forward(m)
     if (remaining < this.#holdMs - 5_000) {

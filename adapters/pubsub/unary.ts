@@ -3,7 +3,16 @@ import type { google } from '@google-cloud/pubsub/build/protos/protos.js'
 import { countGrpcRequests } from '../../src/provider-requests.ts'
 
 export type ReceivedMessage = google.pubsub.v1.IReceivedMessage
-const DEADLINE_EXCEEDED = 4
+const INVALID_ARGUMENT = 3
+export const DEADLINE_EXCEEDED = 4
+const NOT_FOUND = 5
+const FAILED_PRECONDITION = 9
+
+/** The service refuses an ack id it does not know (a restarted emulator, a recreated subscription). */
+export function refusesAckIds(err: unknown): boolean {
+  const code = (err as { code?: number }).code
+  return code === INVALID_ARGUMENT || code === NOT_FOUND || code === FAILED_PRECONDITION
+}
 
 /**
  * Pull, Acknowledge and ModifyAckDeadline: every call Conveyor makes on a subscription (consumers, the
@@ -27,24 +36,21 @@ export class UnaryCalls {
    * message arrives or about `waitMs` has passed (the call's deadline is a second later, and Google's
    * server, emulator included, answers an empty pull just before its deadline). A pull is never
    * cancelled by Conveyor: the server may already have handed a cancelled pull's messages out, and they
-   * would stay hidden for a whole ack deadline. A deadline that runs out all the same reads as empty.
+   * would stay hidden for a whole ack deadline. Not retried by the client either, so an unreachable
+   * service is an error at once (UNAVAILABLE), not an empty answer after the deadline.
    */
   async pull(subscription: string, maxMessages: number, waitMs: number): Promise<ReceivedMessage[]> {
     const client = await this.#subscriber()
     const path = await this.#path('subscriptions', subscription)
-    try {
-      const [response] = await client.pull(
-        { subscription: path, maxMessages, returnImmediately: waitMs === 0 },
-        {
-          timeout: waitMs === 0 ? this.#timeoutMs : waitMs + 1_000,
-          otherArgs: { headers: { 'x-goog-request-params': `subscription=${encodeURIComponent(path)}` } },
-        },
-      )
-      return response.receivedMessages ?? []
-    } catch (err) {
-      if (waitMs > 0 && (err as { code?: number }).code === DEADLINE_EXCEEDED) return []
-      throw err
-    }
+    const [response] = await client.pull(
+      { subscription: path, maxMessages, returnImmediately: waitMs === 0 },
+      {
+        timeout: waitMs === 0 ? this.#timeoutMs : waitMs + 1_000,
+        retry: null,
+        otherArgs: { headers: { 'x-goog-request-params': `subscription=${encodeURIComponent(path)}` } },
+      },
+    )
+    return response.receivedMessages ?? []
   }
 
   async acknowledge(subscription: string, ackIds: string[]): Promise<void> {
