@@ -160,12 +160,13 @@ export function analyze(o: Observation): FaultFigures {
     if (process) {
       ms = 0
       for (const r of hit) {
-        const done = (byKey.get(r.key) ?? []).filter((x) => x.ended === 'end' && x.end >= f.start)
+        // A run that ended just before the fault but whose ack was not yet confirmed counts as done.
+        const done = (byKey.get(r.key) ?? []).filter((x) => x.ended === 'end' && x.end >= r.start)
         if (done.length === 0) {
           if (!goodDead.has(r.key)) unrecovered = true
           continue
         }
-        ms = Math.max(ms, Math.min(...done.map((x) => x.end)) - f.start)
+        ms = Math.max(ms, Math.min(...done.map((x) => x.end)) - f.start, 0)
       }
     } else {
       const after = [...runs.values()].filter((r) => r.start >= f.end && r.ended === 'end')

@@ -183,6 +183,9 @@ class Run {
     await this.#seed(this.#p.jobs, this.#p.jobMs)
     if (this.#scenario === 'poison') await this.#seedPoison()
     trace(`${this.#scenario} ${this.#backend}: seeded`)
+    // The enqueue probe is up before the workers start: started later, a slow spawn could let nearly
+    // every job finish before the fault begins.
+    const probe = proxy && this.#p.throughProxy ? await this.#warmProbe() : undefined
     const workers = [await this.#startWorker(), await this.#startWorker()]
     trace('workers ready')
     switch (this.#scenario) {
@@ -205,7 +208,7 @@ class Run {
       }
       case 'broker-cut':
       case 'broker-stall':
-        await this.#brokerFault(proxy!)
+        await this.#brokerFault(proxy!, probe!)
         break
       case 'long-jobs':
       case 'poison':
@@ -275,12 +278,17 @@ class Run {
     await this.#cluster.until(() => this.#cluster.inFlight(pid) >= n, `${n} runs in flight on ${pid}`, 60_000)
   }
 
-  async #brokerFault(proxy: OutageProxy): Promise<void> {
+  /** Starts the enqueue probe and sends one job through it (connections open, resources known). */
+  async #warmProbe(): Promise<Proc> {
     const probe = await this.#cluster.spawnProbe()
     const warm = await this.#cluster.probeSend(probe, 'probe-warm')
     if (!warm.ok) throw new Error(`the enqueue probe could not send before the fault: ${warm.error}`)
     // Its id is not known here; the key is enough (the job is counted by key).
     this.good.set('probe-warm', 'probe-warm')
+    return probe
+  }
+
+  async #brokerFault(proxy: OutageProxy, probe: Proc): Promise<void> {
     await this.#cluster.until(
       () => this.#cluster.endedKeys.size >= 30,
       '30 jobs done before the fault',
