@@ -234,12 +234,13 @@ export class SqsQueue implements Queue, RawSender {
 
   /**
    * DeleteMessage succeeds silently with a stale receipt handle (on SQS and fauxqs alike) and then
-   * deletes nothing: a delete after the lease ran out is still sent (it may work) but reported as lost.
+   * deletes nothing: a delete after the lease ran out is still sent (it may work) but reported as lost,
+   * and so is one that returned after the lease ran out (it may have arrived too late).
    */
   async acknowledge(delivery: SqsDelivery): Promise<void> {
-    const stale = this.#clock.now() >= delivery.leaseExpiresAt
     await this.#deleter(delivery.urls.url).add(delivery.message.ReceiptHandle!)
-    if (stale) throw new LeaseLostError(delivery.id, 'its receipt was stale when deleted; it may run again')
+    if (this.#clock.now() >= delivery.leaseExpiresAt)
+      throw new LeaseLostError(delivery.id, 'its receipt was stale when deleted; it may run again')
     await this.#claims.release(delivery.claimKey)
   }
 
