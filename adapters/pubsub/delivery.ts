@@ -1,6 +1,7 @@
 import type { DeadLetterReason, Envelope } from '../../src/envelope.ts'
-import { AlreadySettledError, type ConveyorError, LeaseLostError } from '../../src/errors.ts'
+import { type ConveyorError, LeaseLostError } from '../../src/errors.ts'
 import type { Delivery } from '../../src/queue.ts'
+import { Settlement } from '../../src/settlement.ts'
 import type { PubSubQueue } from './queue.ts'
 import type { ReceivedMessage } from './unary.ts'
 
@@ -23,7 +24,7 @@ export class PubSubDelivery implements Delivery {
   readonly claimKey: string | undefined
   leaseExpiresAt: number
   readonly #backend: PubSubQueue
-  #state: 'open' | 'settling' | 'settled' = 'open'
+  readonly #settlement: Settlement
 
   constructor(
     backend: PubSubQueue,
@@ -45,27 +46,28 @@ export class PubSubDelivery implements Delivery {
     // deliveryAttempt is set because every Conveyor subscription has a dead-letter policy.
     const receives = received.deliveryAttempt || 1
     this.id = decoded.envelope?.id ?? decoded.malformed?.messageId ?? received.message!.messageId!
+    this.#settlement = new Settlement(this.id)
     this.attempt = decoded.envelope ? decoded.envelope.attempt + receives - 1 : receives
   }
 
   ack(): Promise<void> {
-    return this.#settle(() => this.#backend.acknowledgeDelivery(this))
+    return this.#settlement.run(() => this.#backend.acknowledgeDelivery(this))
   }
 
   retry(delayMs: number): Promise<void> {
-    return this.#settle(() => this.#backend.retryDelivery(this, delayMs))
+    return this.#settlement.run(() => this.#backend.retryDelivery(this, delayMs))
   }
 
   deadLetter(reason: DeadLetterReason): Promise<void> {
-    return this.#settle(() => this.#backend.deadLetterDelivery(this, reason))
+    return this.#settlement.run(() => this.#backend.deadLetterDelivery(this, reason))
   }
 
   release(): Promise<void> {
-    return this.#settle(() => this.#backend.releaseDelivery(this))
+    return this.#settlement.run(() => this.#backend.releaseDelivery(this))
   }
 
   async extendLease(ms: number): Promise<void> {
-    if (this.#state !== 'open') throw new AlreadySettledError(this.id)
+    this.#settlement.assertOpen()
     const startedAt = this.#backend.clock.now()
     if (startedAt >= this.leaseExpiresAt) throw new LeaseLostError(this.id, 'its ack deadline ran out')
     await this.#backend.extendDelivery(this, ms)
@@ -75,18 +77,5 @@ export class PubSubDelivery implements Delivery {
       throw new LeaseLostError(this.id, 'its ack deadline ran out while it was being extended')
     // Counted from before the call: the service's deadline starts when it answers, a little later.
     this.leaseExpiresAt = startedAt + Math.min(ms, 600_000)
-  }
-
-  /** One settlement at a time; one that failed without losing the lease may be tried again. */
-  async #settle(run: () => Promise<void>): Promise<void> {
-    if (this.#state !== 'open') throw new AlreadySettledError(this.id)
-    this.#state = 'settling'
-    try {
-      await run()
-      this.#state = 'settled'
-    } catch (err) {
-      this.#state = err instanceof LeaseLostError ? 'settled' : 'open'
-      throw err
-    }
   }
 }

@@ -1,7 +1,8 @@
 import type { Message } from '@aws-sdk/client-sqs'
 import type { DeadLetterReason, Envelope } from '../../src/envelope.ts'
-import { AlreadySettledError, type ConveyorError, LeaseLostError } from '../../src/errors.ts'
+import type { ConveyorError } from '../../src/errors.ts'
 import type { Delivery } from '../../src/queue.ts'
+import { Settlement } from '../../src/settlement.ts'
 import { SQS_MAX_VISIBILITY_SECONDS } from './options.ts'
 import type { SqsQueue } from './queue.ts'
 import type { QueueUrls } from './resources.ts'
@@ -24,7 +25,7 @@ export class SqsDelivery implements Delivery {
   /** Object-store key of a claim-checked body. */
   readonly claimKey: string | undefined
   readonly #backend: SqsQueue
-  #state: 'open' | 'settling' | 'settled' = 'open'
+  readonly #settlement: Settlement
 
   constructor(
     backend: SqsQueue,
@@ -44,44 +45,32 @@ export class SqsDelivery implements Delivery {
     this.claimKey = decoded.claimKey
     const receives = Number(message.Attributes?.ApproximateReceiveCount ?? '1')
     this.id = decoded.envelope?.id ?? decoded.malformed?.messageId ?? message.MessageId!
+    this.#settlement = new Settlement(this.id)
     this.attempt = decoded.envelope ? decoded.envelope.attempt + receives - 1 : receives
   }
 
   ack(): Promise<void> {
-    return this.#settle(() => this.#backend.acknowledge(this))
+    return this.#settlement.run(() => this.#backend.acknowledge(this))
   }
 
   retry(delayMs: number): Promise<void> {
     const seconds = Math.ceil(Math.max(0, delayMs) / 1000)
     if (seconds <= SQS_MAX_VISIBILITY_SECONDS)
-      return this.#settle(() => this.#backend.changeVisibility(this, seconds))
+      return this.#settlement.run(() => this.#backend.changeVisibility(this, seconds))
     // Past SQS's 12-hour visibility cap: a fresh copy that carries the next attempt number and waits.
-    return this.#settle(() => this.#backend.resendLater(this, delayMs, this.attempt + 1))
+    return this.#settlement.run(() => this.#backend.resendLater(this, delayMs, this.attempt + 1))
   }
 
   deadLetter(reason: DeadLetterReason): Promise<void> {
-    return this.#settle(() => this.#backend.moveToDeadLetters(this, reason))
+    return this.#settlement.run(() => this.#backend.moveToDeadLetters(this, reason))
   }
 
   release(): Promise<void> {
-    return this.#settle(() => this.#backend.release(this))
+    return this.#settlement.run(() => this.#backend.release(this))
   }
 
-  extendLease(ms: number): Promise<void> {
-    if (this.#state !== 'open') return Promise.reject(new AlreadySettledError(this.id))
-    return this.#backend.changeVisibility(this, Math.min(SQS_MAX_VISIBILITY_SECONDS, Math.ceil(ms / 1000)))
-  }
-
-  /** One settlement at a time; one that failed without losing the lease may be tried again. */
-  async #settle(run: () => Promise<void>): Promise<void> {
-    if (this.#state !== 'open') throw new AlreadySettledError(this.id)
-    this.#state = 'settling'
-    try {
-      await run()
-      this.#state = 'settled'
-    } catch (err) {
-      this.#state = err instanceof LeaseLostError ? 'settled' : 'open'
-      throw err
-    }
+  async extendLease(ms: number): Promise<void> {
+    this.#settlement.assertOpen()
+    await this.#backend.changeVisibility(this, Math.min(SQS_MAX_VISIBILITY_SECONDS, Math.ceil(ms / 1000)))
   }
 }
