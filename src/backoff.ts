@@ -21,3 +21,12 @@ export function backoffDelay(attempt: number, backoff: Backoff, random: () => nu
   const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, attempt - 1))
   return Math.floor(random() * ceiling)
 }
+
+/**
+ * How long a consumer waits before receiving again after `failures` failed receives in a row (1-based):
+ * 0.2 s doubling to 5 s, with equal jitter (half to all of it), so workers cut off together do not all
+ * come back at the same instant.
+ */
+export function receiveBackoffMs(failures: number, random: () => number = Math.random): number {
+  return Math.min(5_000, 200 * 2 ** (failures - 1)) * (0.5 + random() / 2)
+}

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { receiveBackoffMs } from '../../src/backoff.ts'
 import { Deque } from '../../src/deque.ts'
 import type { ConsumeOptions, Consumer, Delivery } from '../../src/queue.ts'
 import type { PubSubDelivery } from './delivery.ts'
@@ -132,7 +133,7 @@ export class PubSubConsumer implements Consumer {
         if ((err as { code?: number }).code === DEADLINE_EXCEEDED) continue
         failures++
         this.#failing = true
-        const waitMs = Math.min(5_000, 200 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2)
+        const waitMs = receiveBackoffMs(failures)
         if (failures === 1 || failures % 10 === 0) {
           this.#backend.log.warn(
             { queue: this.queue, err, failures, retryInMs: Math.round(waitMs) },

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs'
+import { receiveBackoffMs } from '../../src/backoff.ts'
 import { Deque } from '../../src/deque.ts'
 import { LeaseLostError } from '../../src/errors.ts'
 import type { ConsumeOptions, Consumer, Delivery } from '../../src/queue.ts'
@@ -147,7 +148,7 @@ export class SqsConsumer implements Consumer {
         if (this.#closed) break
         failures++
         this.#failing = true
-        const waitMs = Math.min(5_000, 200 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2)
+        const waitMs = receiveBackoffMs(failures)
         if (failures === 1 || failures % 10 === 0) {
           this.#backend.log.warn(
             { queue: this.queue, err, failures, retryInMs: Math.round(waitMs) },
